@@ -1,0 +1,163 @@
+"""ResShift's denoiser: a UNet whose attention is shifted-window self-attention (paper Fig. 4).
+
+``UNetSwin(**params)`` takes the parameter names of the released configurations
+(``shared/reference/official-state-dicts/*.params.yaml``) and produces their state-dict keys.
+The network predicts x_0 (Eq. 9) from the scaled state x_t, the timestep index (0..T-1)
+and the condition: the LQ image (SR: concatenated as is; inpainting: LQ and mask through a
+small strided-conv extractor; face restoration: the 512 LQ through a 3-stage extractor).
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .layers import Downsample, GroupNorm32, ResBlock, TimestepSequential, Upsample, timestep_embedding
+from .swin import SwinLayer
+
+
+def _condition_extractor(in_ch: int, stages: int) -> tuple[nn.Module, int]:
+    """Stride-2 stages (conv, SiLU, strided conv) bringing the LQ to the latent size."""
+    if stages == 0:
+        return nn.Identity(), in_ch
+    layers: list[nn.Module] = []
+    ch, width = in_ch, 16
+    for _ in range(stages):
+        layers += [nn.Conv2d(ch, width, 3, 1, 1), nn.SiLU(), Downsample(width, 2 * width)]
+        ch = width = 2 * width
+    return nn.Sequential(*layers), ch
+
+
+class UNetSwin(nn.Module):
+    def __init__(
+        self,
+        image_size: int,
+        in_channels: int,
+        model_channels: int,
+        out_channels: int,
+        num_res_blocks: int | Sequence[int],
+        attention_resolutions: Sequence[int],
+        dropout: float = 0.0,
+        channel_mult: Sequence[int] = (1, 2, 4, 8),
+        conv_resample: bool = True,
+        dims: int = 2,
+        use_fp16: bool = False,
+        num_heads: int = -1,
+        num_head_channels: int = -1,
+        use_scale_shift_norm: bool = True,
+        resblock_updown: bool = False,
+        swin_depth: int = 2,
+        swin_embed_dim: int = 96,
+        window_size: int = 8,
+        mlp_ratio: float = 2.0,
+        patch_norm: bool = False,
+        cond_lq: bool = True,
+        cond_mask: bool = False,
+        lq_size: int = 256,
+    ):
+        super().__init__()
+        if dims != 2 or not conv_resample or resblock_updown or patch_norm:
+            raise ValueError("UNetSwin supports dims=2, conv_resample=True, resblock_updown=False, "
+                             "patch_norm=False (the released configurations)")
+        if isinstance(num_res_blocks, int):
+            num_res_blocks = [num_res_blocks] * len(channel_mult)
+        if len(num_res_blocks) != len(channel_mult):
+            raise ValueError("num_res_blocks needs one entry per channel_mult level")
+        heads = num_heads if num_head_channels == -1 else swin_embed_dim // num_head_channels
+        if heads <= 0:
+            raise ValueError("set num_heads or num_head_channels")
+        self.image_size = image_size
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.model_channels = model_channels
+        self.cond_lq, self.cond_mask = cond_lq, cond_mask
+        self.lq_size = lq_size
+        # Size multiple of the latent input: Swin windows at the deepest level.
+        self.size_multiple = window_size * 2 ** (len(channel_mult) - 1)
+        self.dtype = torch.float16 if use_fp16 else torch.float32
+
+        emb_dim = 4 * model_channels
+        self.time_embed = nn.Sequential(nn.Linear(model_channels, emb_dim), nn.SiLU(),
+                                        nn.Linear(emb_dim, emb_dim))
+        cond_ch = 0
+        if cond_lq:
+            stages = int(round(math.log2(lq_size / image_size)))
+            if 2 ** stages * image_size != lq_size:
+                raise ValueError(f"lq_size {lq_size} must be image_size {image_size} times a power of 2")
+            self.feature_extractor, cond_ch = _condition_extractor(4 if cond_mask else 3, stages)
+        self.lq_factor = lq_size // image_size
+
+        def swin(ch: int, res: int) -> SwinLayer:
+            return SwinLayer(ch, swin_embed_dim, heads, window_size, swin_depth, res, mlp_ratio)
+
+        ch = int(channel_mult[0] * model_channels)
+        self.input_blocks = nn.ModuleList([TimestepSequential(nn.Conv2d(in_channels + cond_ch, ch, 3, padding=1))])
+        skip_channels = [ch]
+        res = image_size                      # attention_resolutions are feature-map sizes
+        for level, mult in enumerate(channel_mult):
+            for j in range(num_res_blocks[level]):
+                layers: list[nn.Module] = [ResBlock(ch, emb_dim, int(mult * model_channels), dropout,
+                                                    use_scale_shift_norm)]
+                ch = int(mult * model_channels)
+                if res in attention_resolutions and j == 0:
+                    layers.append(swin(ch, res))
+                self.input_blocks.append(TimestepSequential(*layers))
+                skip_channels.append(ch)
+            if level != len(channel_mult) - 1:
+                self.input_blocks.append(TimestepSequential(Downsample(ch)))
+                skip_channels.append(ch)
+                res //= 2
+
+        self.middle_block = TimestepSequential(ResBlock(ch, emb_dim, ch, dropout, use_scale_shift_norm),
+                                               swin(ch, res),
+                                               ResBlock(ch, emb_dim, ch, dropout, use_scale_shift_norm))
+
+        self.output_blocks = nn.ModuleList()
+        for level, mult in list(enumerate(channel_mult))[::-1]:
+            for i in range(num_res_blocks[level] + 1):
+                layers = [ResBlock(ch + skip_channels.pop(), emb_dim, int(mult * model_channels), dropout,
+                                   use_scale_shift_norm)]
+                ch = int(mult * model_channels)
+                if res in attention_resolutions and i == 0:
+                    layers.append(swin(ch, res))
+                if level and i == num_res_blocks[level]:
+                    layers.append(Upsample(ch))
+                    res *= 2
+                self.output_blocks.append(TimestepSequential(*layers))
+
+        self.out = nn.Sequential(GroupNorm32(ch), nn.SiLU(),
+                                 nn.Conv2d(int(channel_mult[0] * model_channels), out_channels, 3, padding=1))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, lq: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, in_channels, h, w) scaled state; t: (B,) integer steps; lq: condition.
+
+        h and w must be multiples of ``size_multiple``; lq is ``lq_size / image_size`` times larger.
+        """
+        if x.shape[-2] % self.size_multiple or x.shape[-1] % self.size_multiple:
+            raise ValueError(f"input {tuple(x.shape[-2:])} is not a multiple of {self.size_multiple}; "
+                             "pad it (resshift.sampling pads with reflection)")
+        emb = self.time_embed(timestep_embedding(t, self.model_channels)).type(self.dtype)
+        if lq is not None:
+            if not self.cond_lq:
+                raise ValueError("this network takes no LQ condition")
+            if mask is not None:
+                if not self.cond_mask:
+                    raise ValueError("this network takes no mask")
+                lq = torch.cat([lq, mask], dim=1)
+            elif self.cond_mask:
+                raise ValueError("this inpainting network needs a mask")
+            x = torch.cat([x, self.feature_extractor(lq.type(self.dtype))], dim=1)
+        elif self.cond_lq:
+            raise ValueError("this network needs the LQ condition (lq=...)")
+        h = x.type(self.dtype)
+        skips = []
+        for block in self.input_blocks:
+            h = block(h, emb)
+            skips.append(h)
+        h = self.middle_block(h, emb)
+        for block in self.output_blocks:
+            h = block(torch.cat([h, skips.pop()], dim=1), emb)
+        return self.out(h.type(x.dtype))
