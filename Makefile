@@ -1,0 +1,39 @@
+# The README's two commands:
+#   make demo   set up .venv (once per set of pins) and run the main job on the embedded default
+#   make test   set up .venv (once per set of pins) and run the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+PINS := $(shell cat requirements.txt constraints.txt pyproject.toml Makefile | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(PINS)
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: demo test venv clean-venv
+
+venv: $(STAMP)
+
+$(STAMP):
+	@echo "== setting up $(VENV) (pins $(PINS))"
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q pip==26.3 'setuptools==80.10.2' wheel==0.48.0
+	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
+	$(PIP) install -q --no-build-isolation -c constraints.txt basicsr==1.4.2
+	$(PIP) install -q -c constraints.txt -r requirements.txt
+	@# basicsr pulls opencv-python, pyiqa opencv-python-headless: both unpack into one cv2/.
+	$(PIP) uninstall -q -y opencv-python opencv-python-headless
+	$(PIP) install -q --no-deps -c constraints.txt opencv-python-headless==5.0.0.93
+	$(PIP) install -q --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores 2 --printshellcmds
+	@cat results/demo/metrics.json
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+clean-venv:
+	rm -rf $(VENV)

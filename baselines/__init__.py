@@ -1,0 +1,1 @@
+"""Compared methods behind one ``Restorer`` interface (filled in by the baselines issues)."""

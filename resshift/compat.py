@@ -1,0 +1,78 @@
+"""The one place that adapts third-party packages to the pinned stack.
+
+- basicsr 1.4.2 imports ``torchvision.transforms.functional_tensor``, removed in torchvision
+  0.17: :func:`import_basicsr` registers an alias to ``torchvision.transforms.functional``
+  (which still provides ``rgb_to_grayscale``) before the first import.
+- facexlib 0.3.0's landmark decoder (``awing_arch.calculate_points``) uses ``np.float``,
+  removed in numpy 1.24: :func:`patch_facexlib` gives that module a numpy view with the alias.
+- facexlib's ``init_recognition_model`` moves ArcFace to CUDA whatever ``device`` says:
+  :func:`patch_facexlib` replaces it with a loader that honours ``device``.
+
+No other module of this project patches third-party code; each patch is idempotent.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+import numpy as np
+
+_FUNCTIONAL_TENSOR = "torchvision.transforms.functional_tensor"
+
+
+def alias_torchvision_functional_tensor() -> bool:
+    """Make ``torchvision.transforms.functional_tensor`` importable; True if an alias was added."""
+    try:
+        importlib.import_module(_FUNCTIONAL_TENSOR)
+        return False
+    except ModuleNotFoundError:
+        pass
+    import torchvision.transforms.functional as functional
+
+    alias = types.ModuleType(_FUNCTIONAL_TENSOR)
+    alias.__dict__.update({k: v for k, v in vars(functional).items() if not k.startswith("__")})
+    alias.__doc__ = "Alias of torchvision.transforms.functional added by resshift.compat for basicsr."
+    sys.modules[_FUNCTIONAL_TENSOR] = alias
+    return True
+
+
+def import_basicsr():
+    """Import basicsr on current torchvision."""
+    alias_torchvision_functional_tensor()
+    return importlib.import_module("basicsr")
+
+
+class _NumpyWithFloat(types.ModuleType):
+    """numpy, plus the ``np.float`` alias (= float) that old code expects."""
+
+    float = float
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+def _init_recognition_model(model_name, half=False, device="cpu", model_rootpath=None):
+    """facexlib's ArcFace loader, honouring ``device`` (the original hard-codes CUDA)."""
+    import torch
+    from facexlib.recognition.arcface_arch import Backbone
+    from facexlib.utils import load_file_from_url
+
+    if model_name != "arcface":
+        raise ValueError(f"{model_name} is not a facexlib recognition model")
+    model = Backbone(num_layers=50, drop_ratio=0.6, mode="ir_se")
+    url = "https://github.com/xinntao/facexlib/releases/download/v0.1.0/recognition_arcface_ir_se50.pth"
+    path = load_file_from_url(url=url, model_dir="facexlib/weights", progress=True, file_name=None,
+                              save_dir=model_rootpath)
+    model.load_state_dict(torch.load(path, map_location="cpu"), strict=True)
+    model = model.to(device).eval()
+    return model.half() if half else model
+
+
+def patch_facexlib() -> None:
+    """Apply the facexlib fixes described above (idempotent)."""
+    awing = importlib.import_module("facexlib.alignment.awing_arch")
+    if not isinstance(awing.np, _NumpyWithFloat):
+        awing.np = _NumpyWithFloat("numpy")
+    recognition = importlib.import_module("facexlib.recognition")
+    recognition.init_recognition_model = _init_recognition_model

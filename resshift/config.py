@@ -1,0 +1,175 @@
+"""Configurations of the released models (``resshift/configs/*.yaml``) and builders from them."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import torch
+import yaml
+
+from .diffusion import ResShiftDiffusion
+from .errors import ResShiftError
+from .nets import UNetSwin, VQAutoencoder
+from .schedule import ResShiftSchedule
+
+RELEASED = ("v1", "v2", "v3", "bicsr", "inpaint_imagenet", "inpaint_face", "faceir")
+TASK_DEFAULT = {"realsr": "v3", "bicsr": "bicsr", "inpaint_imagenet": "inpaint_imagenet",
+                "inpaint_face": "inpaint_face", "faceir": "faceir"}
+TASKS = tuple(TASK_DEFAULT)
+
+
+def available() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("resshift.configs").iterdir() if p.name.endswith(".yaml"))
+
+
+def load_config(name_or_path: str | Path) -> dict:
+    """A configuration by name (``v3``, ``tiny``, ...) or from a YAML file."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.exists():
+            raise ResShiftError(f"{path}: configuration file not found")
+        text = path.read_text()
+    else:
+        res = resources.files("resshift.configs").joinpath(f"{name_or_path}.yaml")
+        if not res.is_file():
+            raise ResShiftError(f"unknown configuration {str(name_or_path)!r}; known: {', '.join(available())}")
+        text = res.read_text()
+    try:
+        cfg = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ResShiftError(f"{name_or_path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    for key in ("name", "task", "diffusion", "unet"):
+        if not isinstance(cfg, dict) or key not in cfg:
+            raise ResShiftError(f"{name_or_path}: configuration lacks the key {key!r}")
+    return cfg
+
+
+def config_for(task: str, version: str | None = None) -> dict:
+    """The released configuration for a task (``--version`` picks v1/v2/v3 for realsr)."""
+    if task not in TASK_DEFAULT:
+        raise ResShiftError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    if version and task != "realsr":
+        raise ResShiftError(f"--version applies to realsr only (task {task} has one release)")
+    return load_config(version or TASK_DEFAULT[task])
+
+
+def build_schedule(cfg: dict) -> ResShiftSchedule:
+    d = cfg["diffusion"]
+    return ResShiftSchedule(d["steps"], d["kappa"], d.get("p", 0.3), d.get("min_noise_level", 0.2),
+                            d.get("etas_end", 0.99), d.get("form", "released"))
+
+
+def build_diffusion(cfg: dict) -> ResShiftDiffusion:
+    d = cfg["diffusion"]
+    return ResShiftDiffusion(build_schedule(cfg), sf=d.get("sf", 4), latent=d.get("latent", True),
+                             normalize_input=d.get("normalize_input", True),
+                             scale_factor=d.get("scale_factor", 1.0))
+
+
+def build_unet(cfg: dict) -> UNetSwin:
+    return UNetSwin(**copy.deepcopy(cfg["unet"]["params"]))
+
+
+def build_autoencoder(cfg: dict) -> VQAutoencoder | None:
+    ae = cfg.get("autoencoder")
+    return None if not ae else VQAutoencoder(**copy.deepcopy(ae["params"]))
+
+
+@dataclass
+class ResShiftModel:
+    """A configuration with its networks and diffusion, ready to sample."""
+
+    config: dict
+    unet: UNetSwin
+    diffusion: ResShiftDiffusion
+    autoencoder: VQAutoencoder | None = None
+    weights: dict = field(default_factory=dict)   # provenance: file -> sha256
+
+    @property
+    def steps(self) -> int:
+        return self.diffusion.num_timesteps
+
+    @property
+    def sf(self) -> int:
+        return self.diffusion.sf
+
+    def to(self, device) -> "ResShiftModel":
+        self.unet.to(device)
+        if self.autoencoder is not None:
+            self.autoencoder.to(device)
+        return self
+
+    def eval(self) -> "ResShiftModel":
+        self.unet.eval()
+        if self.autoencoder is not None:
+            self.autoencoder.eval()
+        return self
+
+    def model_kwargs(self, lq: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
+        """Network condition from the LQ image in [-1, 1] (and the hole mask for inpainting)."""
+        cond = self.config["unet"].get("condition", "lq")
+        kwargs = {"lq": self.diffusion.upsample(lq) if cond == "lq_upsampled" else lq}
+        if self.unet.cond_mask:
+            if mask is None:
+                raise ResShiftError("this inpainting model needs a mask (1 = hole)")
+            kwargs["mask"] = mask
+        return kwargs
+
+    @property
+    def size_multiple(self) -> int:
+        """The LQ side must be a multiple of this (pad otherwise)."""
+        down = self.autoencoder.downsample_factor if self.autoencoder is not None else 1
+        latent_multiple = self.unet.size_multiple * down          # in HQ pixels
+        return max(1, latent_multiple // self.sf)
+
+    def restore(self, lq: torch.Tensor, mask: torch.Tensor | None = None,
+                generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
+        """LQ batch in [0, 1] (sides a multiple of :attr:`size_multiple`) -> HQ batch in [0, 1]."""
+        m = self.size_multiple
+        if lq.shape[-1] % m or lq.shape[-2] % m:
+            raise ResShiftError(f"input size {tuple(lq.shape[-2:])} is not a multiple of {m}; pad it first")
+        lq11 = lq * 2 - 1
+        kwargs = self.model_kwargs(lq11, mask)
+        out = self.diffusion.sample(self.unet, lq11, autoencoder=self.autoencoder, model_kwargs=kwargs,
+                                    generator=generator, progress=progress)
+        out = (out + 1) / 2
+        if mask is not None:                      # inpainting: keep the known pixels exactly
+            out = out * mask + lq * (1 - mask)
+        return out
+
+
+def build_model(cfg: dict | str, checkpoint=None, autoencoder_checkpoint=None,
+                allow_download: bool = True) -> ResShiftModel:
+    """Build a configuration's networks and load weights.
+
+    ``checkpoint``/``autoencoder_checkpoint``: a path, a loaded object, ``None`` (use the
+    registry's released file for the configuration) or ``False`` (keep random weights).
+    """
+    from . import weights as W
+
+    cfg = load_config(cfg) if isinstance(cfg, str) else cfg
+    unet, ae = build_unet(cfg), build_autoencoder(cfg)
+    provenance: dict[str, str] = {}
+
+    def resolve(src, key):
+        if src is False:
+            return None
+        if src is None:
+            if not key:
+                raise ResShiftError(f"configuration {cfg['name']} has no released weights; pass --checkpoint")
+            src = W.fetch(key, allow_download=allow_download)
+        if isinstance(src, (str, Path)):
+            provenance[Path(src).name] = W.sha256_of(src) if Path(src).exists() else ""
+        return src
+
+    src = resolve(checkpoint, cfg.get("checkpoint"))
+    if src is not None:
+        W.load_checkpoint(unet, src)
+    if ae is not None:
+        src = resolve(autoencoder_checkpoint, (cfg.get("autoencoder") or {}).get("checkpoint"))
+        if src is not None:
+            W.load_checkpoint(ae, src)
+        ae.requires_grad_(False)
+    return ResShiftModel(cfg, unet, build_diffusion(cfg), ae, provenance).eval()

@@ -1,0 +1,253 @@
+"""Released checkpoints: registry, cache, download and tolerant loading.
+
+Files live in ``$RESSHIFT_HOME`` (default ``~/.cache/resshift``), never in the repository.
+The authors publish no checksums, so the sha256 of each file is recorded at first download
+(``sha256.json`` in the cache) and checked on every later load.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import torch
+
+from .errors import ResShiftError
+
+RELEASE_URL = "https://github.com/zsyOAOA/ResShift/releases/download/v2.0/"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One released weight file."""
+
+    name: str            # registry key
+    filename: str
+    kind: str            # "unet" or "autoencoder"
+    tasks: tuple[str, ...]
+    config: str          # configuration (resshift/configs/<config>.yaml) it belongs to
+    version: str = ""
+    sha256: str = ""     # empty: not published, recorded at first download
+
+    @property
+    def url(self) -> str:
+        return RELEASE_URL + self.filename
+
+
+CHECKPOINTS: dict[str, Checkpoint] = {c.name: c for c in [
+    Checkpoint("realsr_v1", "resshift_realsrx4_s15_v1.pth", "unet", ("realsr",), "v1", "v1"),
+    Checkpoint("realsr_v2", "resshift_realsrx4_s15_v2.pth", "unet", ("realsr",), "v2", "v2"),
+    Checkpoint("realsr_v3", "resshift_realsrx4_s4_v3.pth", "unet", ("realsr",), "v3", "v3"),
+    Checkpoint("bicsr", "resshift_bicsrx4_s4.pth", "unet", ("bicsr",), "bicsr"),
+    Checkpoint("inpaint_imagenet", "resshift_inpainting_imagenet_s4.pth", "unet", ("inpaint_imagenet",),
+               "inpaint_imagenet"),
+    Checkpoint("inpaint_face", "resshift_inpainting_face_s4.pth", "unet", ("inpaint_face",), "inpaint_face"),
+    Checkpoint("faceir", "resshift_faceir_s4.pth", "unet", ("faceir",), "faceir"),
+    Checkpoint("vq_f4", "autoencoder_vq_f4.pth", "autoencoder", ("realsr", "bicsr", "inpaint_imagenet"), "v3"),
+    Checkpoint("vq_f4_face", "celeba256_vq_f4_dim3_face.pth", "autoencoder", ("inpaint_face",),
+               "inpaint_face"),
+    Checkpoint("vq_f8_face", "ffhq512_vq_f8_dim8_face.pth", "autoencoder", ("faceir",), "faceir"),
+]}
+
+
+def cache_dir() -> Path:
+    """``$RESSHIFT_HOME`` or ``~/.cache/resshift``."""
+    return Path(os.environ.get("RESSHIFT_HOME", Path.home() / ".cache" / "resshift")).expanduser()
+
+
+def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _recorded_path(root: Path) -> Path:
+    return root / "sha256.json"
+
+
+def recorded_sha256(root: Path | None = None) -> dict[str, str]:
+    path = _recorded_path(root or cache_dir())
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ResShiftError(f"{path}: not valid JSON ({exc.msg}); delete it to re-record checksums") from exc
+
+
+def _record_sha256(root: Path, filename: str, digest: str) -> None:
+    table = recorded_sha256(root)
+    table[filename] = digest
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=".sha256.", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(table, f, indent=2, sort_keys=True)
+    os.replace(tmp, _recorded_path(root))
+
+
+def _expected_sha256(ckpt: Checkpoint, root: Path) -> str:
+    return ckpt.sha256 or recorded_sha256(root).get(ckpt.filename, "")
+
+
+def missing_message(ckpt: Checkpoint, root: Path, reason: str = "not in the cache") -> str:
+    return (f"{ckpt.filename}: {reason}; download it from {ckpt.url} and put it at "
+            f"{root / ckpt.filename} (or set RESSHIFT_HOME), or run `resshift weights download {ckpt.name}`")
+
+
+def download(url: str, dest: Path, progress: bool = True, timeout: float = 30.0) -> str:
+    """Download ``url`` to ``dest`` atomically (temp file, then rename); returns its sha256."""
+    from tqdm.auto import tqdm
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    h = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, os.fdopen(fd, "wb") as out:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
+                for block in iter(lambda: resp.read(1 << 20), b""):
+                    out.write(block)
+                    h.update(block)
+                    bar.update(len(block))
+        os.replace(tmp, dest)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return h.hexdigest()
+
+
+def fetch(name: str, *, root: Path | None = None, allow_download: bool = True, progress: bool = True) -> Path:
+    """Path to the released file ``name`` (registry key or file name), downloading it if needed.
+
+    Raises :class:`ResShiftError` with the file, its URL and where to put it when the file is
+    missing and cannot be downloaded, or when its checksum does not match.
+    """
+    ckpt = get(name)
+    root = root or cache_dir()
+    path = root / ckpt.filename
+    if not path.exists():
+        if not allow_download:
+            raise ResShiftError(missing_message(ckpt, root))
+        try:
+            digest = download(ckpt.url, path, progress=progress)
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            raise ResShiftError(missing_message(ckpt, root, f"download failed ({exc})")) from None
+        if ckpt.sha256 and digest != ckpt.sha256:
+            path.unlink()
+            raise ResShiftError(f"{ckpt.filename}: downloaded file has sha256 {digest}, expected "
+                                f"{ckpt.sha256}; try again or download it by hand from {ckpt.url}")
+        _record_sha256(root, ckpt.filename, digest)
+        return path
+    expected = _expected_sha256(ckpt, root)
+    if expected:
+        digest = sha256_of(path)
+        if digest != expected:
+            raise ResShiftError(f"{path}: sha256 {digest} differs from the recorded {expected}; the file "
+                                f"is damaged or replaced: delete it and download {ckpt.url} again")
+    else:
+        _record_sha256(root, ckpt.filename, sha256_of(path))
+    return path
+
+
+def get(name: str) -> Checkpoint:
+    if name in CHECKPOINTS:
+        return CHECKPOINTS[name]
+    for ckpt in CHECKPOINTS.values():
+        if ckpt.filename == name:
+            return ckpt
+    raise ResShiftError(f"unknown checkpoint {name!r}; known: {', '.join(CHECKPOINTS)}")
+
+
+def status(root: Path | None = None) -> list[dict]:
+    """One row per registered file: name, file, present, path, url."""
+    root = root or cache_dir()
+    rows = []
+    for ckpt in CHECKPOINTS.values():
+        path = root / ckpt.filename
+        rows.append({"name": ckpt.name, "file": ckpt.filename, "kind": ckpt.kind, "config": ckpt.config,
+                     "present": path.exists(), "path": str(path), "url": ckpt.url,
+                     "sha256": _expected_sha256(ckpt, root)})
+    return rows
+
+
+# --------------------------------------------------------------------- loading
+_WRAPPER_KEYS = ("state_dict", "params_ema", "params", "model", "ema")
+_PREFIXES = ("module.", "_orig_mod.")
+
+
+def unwrap_state_dict(obj: Mapping) -> dict[str, torch.Tensor]:
+    """Plain state dict from a checkpoint object: unwraps ``state_dict``/``params_ema``/``params``
+    and strips ``module.``/``_orig_mod.`` key prefixes (in any order, repeated)."""
+    seen = 0
+    while isinstance(obj, Mapping) and seen < 4:
+        inner = next((obj[k] for k in _WRAPPER_KEYS if k in obj and isinstance(obj[k], Mapping)), None)
+        if inner is None or any(isinstance(v, torch.Tensor) for v in obj.values()):
+            break
+        obj, seen = inner, seen + 1
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ResShiftError("checkpoint holds no state dict of tensors (looked inside "
+                            f"{', '.join(_WRAPPER_KEYS)})")
+    out = {}
+    for key, value in obj.items():
+        changed = True
+        while changed:
+            changed = False
+            for prefix in _PREFIXES:
+                if key.startswith(prefix):
+                    key, changed = key[len(prefix):], True
+        out[key] = value
+    return out
+
+
+def load_checkpoint(model: torch.nn.Module, source, *, strict: bool = True) -> torch.nn.Module:
+    """Load ``source`` (path or already-loaded object) into ``model``.
+
+    Accepts plain state dicts and those wrapped in ``state_dict``, ``params_ema``/``params``,
+    with ``module.`` or ``_orig_mod.`` prefixes. Mismatches raise a one-line ResShiftError.
+    """
+    label = str(source) if isinstance(source, (str, os.PathLike)) else "checkpoint"
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise ResShiftError(f"{path}: no such checkpoint file")
+        try:
+            source = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure is a user-facing error
+            raise ResShiftError(f"{path}: cannot be read as a torch checkpoint ({type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    state = unwrap_state_dict(source)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:          # shape mismatches
+        first = next((l.strip() for l in str(exc).splitlines() if "size mismatch" in l), str(exc)[:200])
+        raise ResShiftError(f"{label}: does not fit {type(model).__name__} ({first}); "
+                            "check --task/--version or the configuration") from None
+    if strict and (result.missing_keys or result.unexpected_keys):
+        raise ResShiftError(
+            f"{label}: does not fit {type(model).__name__} ({len(result.missing_keys)} missing keys, e.g. "
+            f"{result.missing_keys[:2]}; {len(result.unexpected_keys)} unexpected, e.g. "
+            f"{result.unexpected_keys[:2]}); check --task/--version or the configuration")
+    return model
+
+
+def import_file(src: Path, name: str, root: Path | None = None) -> Path:
+    """Place a user-downloaded file into the cache under its registry file name."""
+    ckpt = get(name)
+    root = root or cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    dest = root / ckpt.filename
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{ckpt.filename}.", suffix=".part")
+    os.close(fd)
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dest)
+    _record_sha256(root, ckpt.filename, sha256_of(dest))
+    return dest
