@@ -128,12 +128,14 @@ def download(url: str, dest: Path, progress: bool = True, timeout: float = 30.0)
 def fetch(name: str, *, root: Path | None = None, allow_download: bool = True, progress: bool = True) -> Path:
     """Path to the released file ``name`` (registry key or file name), downloading it if needed.
 
-    Raises :class:`ResShiftError` with the file, its URL and where to put it when the file is
+    ``RESSHIFT_OFFLINE=1`` forbids downloads. Raises :class:`ResShiftError` with the file, its URL and where to put it when the file is
     missing and cannot be downloaded, or when its checksum does not match.
     """
     ckpt = get(name)
     root = root or cache_dir()
     path = root / ckpt.filename
+    if os.environ.get("RESSHIFT_OFFLINE", "") not in ("", "0"):
+        allow_download = False
     if not path.exists():
         if not allow_download:
             raise ResShiftError(missing_message(ckpt, root))

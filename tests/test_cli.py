@@ -1,0 +1,91 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from resshift.cli import main
+from resshift.config import build_model
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("tiny", checkpoint=False)
+    path = tmp_path / "tiny.pth"
+    torch.save({"params_ema": model.unet.state_dict()}, path)
+    return path
+
+
+def _write_png(path, h, w, mode="RGB"):
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (h, w, 3) if mode == "RGB" else (h, w), dtype=np.uint8)
+    Image.fromarray(arr, mode=None).save(path)
+    return path
+
+
+def test_restore_folder_with_odd_sizes(tmp_path, tiny_checkpoint):
+    src = tmp_path / "in"
+    src.mkdir()
+    _write_png(src / "a.png", 13, 10)
+    _write_png(src / "b.png", 8, 8, mode="L")
+    out = tmp_path / "out"
+    rc = main(["restore", "-i", str(src), "-o", str(out), "--config", "tiny", "--checkpoint", str(tiny_checkpoint),
+               "--seed", "3"])
+    assert rc == 0
+    with Image.open(out / "a.png") as im:
+        assert im.size == (40, 52) and im.mode == "RGB"          # x4, cropped back after padding
+    with Image.open(out / "b.png") as im:
+        assert im.size == (32, 32)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["steps"] == 4 and meta["seed"] == 3 and meta["timesteps"] == [3, 2, 1, 0]
+    assert list(meta["weights_sha256"]) == ["tiny.pth"]
+    first = (out / "a.png").read_bytes()
+    assert main(["restore", "-i", str(src / "a.png"), "-o", str(out), "--config", "tiny",
+                 "--checkpoint", str(tiny_checkpoint), "--seed", "3"]) == 0
+    assert (out / "a.png").read_bytes() == first               # same seed and name, same bytes
+
+
+def _run(args):
+    env = {**os.environ, "RESSHIFT_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "resshift.cli", *args], capture_output=True, text=True, env=env)
+
+
+def test_user_errors_are_one_line(tmp_path, tiny_checkpoint):
+    img = _write_png(tmp_path / "x.png", 8, 8)
+    cases = [
+        (["restore", "-i", str(img), "-o", str(tmp_path / "o"), "--config", "tiny", "--steps", "15",
+          "--checkpoint", str(tiny_checkpoint)], "trained with 4 steps"),
+        (["restore", "-i", str(tmp_path / "none.png"), "-o", str(tmp_path / "o"), "--config", "tiny",
+          "--checkpoint", str(tiny_checkpoint)], "no such file or folder"),
+        (["restore", "-i", str(img), "-o", str(tmp_path / "o"), "--task", "realsr"], "resshift_realsrx4_s4_v3.pth"),
+        (["restore", "-i", str(img), "-o", str(tmp_path / "o"), "--task", "inpaint_imagenet"], "needs --mask"),
+    ]
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG broken")
+    cases.append((["restore", "-i", str(bad), "-o", str(tmp_path / "o"), "--config", "tiny",
+                   "--checkpoint", str(tiny_checkpoint)], "cannot be read as an image"))
+    env_cases = []
+    for args, needle in cases + env_cases:
+        proc = _run(args)
+        assert proc.returncode == 2, proc.stderr
+        lines = [line for line in proc.stderr.splitlines() if line.startswith("resshift: error")]
+        assert len(lines) == 1 and needle in lines[0], proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_weights_list_runs(capsys):
+    assert main(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "resshift_realsrx4_s4_v3.pth" in out and "missing" in out
+
+
+def test_bench_cli_weights(capsys):
+    from bench.cli import main as bench_main
+
+    assert bench_main(["weights"]) == 0
+    assert "autoencoder_vq_f4.pth" in capsys.readouterr().out
