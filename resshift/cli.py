@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="train the tiny model on packaged images and restore a held-out one")
     d.add_argument("-o", "--output", default="results/demo")
-    d.add_argument("--iterations", type=int, default=240)
+    d.add_argument("--iterations", type=int, default=300)
     d.add_argument("--batch-size", type=int, default=8)
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=_demo)

@@ -121,7 +121,7 @@ def train_tiny(out_dir: Path, iterations: int, batch_size: int, crop: int, seed:
     return ckpt, losses
 
 
-def run_demo(out_dir: str | Path = "results/demo", iterations: int = 240, batch_size: int = 8,
+def run_demo(out_dir: str | Path = "results/demo", iterations: int = 300, batch_size: int = 8,
              crop: int = 64, seed: int = 0, test_size: int = 256, progress: bool = True) -> dict:
     """Train, restore the held-out image(s), write PNGs and ``metrics.json``; returns the metrics."""
     out_dir = Path(out_dir)
