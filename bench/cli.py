@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from resshift.errors import ResShiftError
+from resshift.errors import run_cli
 
 
 def _weights(args) -> int:
@@ -28,12 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except ResShiftError as exc:
-        print(f"resshift-bench: error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(build_parser(), argv, "resshift-bench")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import ResShiftError
+from .errors import ResShiftError, run_cli
 
 
 def _restore(args) -> int:
@@ -122,15 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except ResShiftError as exc:
-        print(f"resshift: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("resshift: interrupted", file=sys.stderr)
-        return 130
+    return run_cli(build_parser(), argv, "resshift")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,6 @@
 import importlib
-import sys
 
 import numpy as np
-import pytest
 import torch
 
 from resshift import compat

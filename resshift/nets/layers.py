@@ -35,10 +35,7 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
 
 
 class TimestepBlock(nn.Module):
-    """A module whose forward takes the timestep embedding as a second argument."""
-
-    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:  # pragma: no cover
-        raise NotImplementedError
+    """Marker base: a module whose forward takes the timestep embedding as a second argument."""
 
 
 class TimestepSequential(nn.Sequential):

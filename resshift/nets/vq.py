@@ -72,6 +72,15 @@ def _per_level(n: int | Sequence[int], levels: int) -> list[int]:
     return [n] * levels if isinstance(n, int) else list(n)
 
 
+def _run_stage(stage: nn.Module, h: torch.Tensor, resample: str) -> torch.Tensor:
+    """Residual blocks (each followed by its attention, if any), then the stage's resampler."""
+    for i, block in enumerate(stage.block):
+        h = block(h)
+        if len(stage.attn):
+            h = stage.attn[i](h)
+    return getattr(stage, resample)(h) if hasattr(stage, resample) else h
+
+
 class Encoder(nn.Module):
     def __init__(self, *, ch: int, ch_mult: Sequence[int], num_res_blocks, in_channels: int,
                  z_channels: int, double_z: bool = False, attn_resolutions: Sequence[int] = (),
@@ -104,12 +113,7 @@ class Encoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv_in(x)
         for stage in self.down:
-            for i, block in enumerate(stage.block):
-                h = block(h)
-                if len(stage.attn):
-                    h = stage.attn[i](h)
-            if hasattr(stage, "downsample"):
-                h = stage.downsample(h)
+            h = _run_stage(stage, h, "downsample")
         h = self.mid.block_2(self.mid.attn_1(self.mid.block_1(h)))
         return self.conv_out(F.silu(self.norm_out(h)))
 
@@ -147,12 +151,7 @@ class Decoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.mid.block_2(self.mid.attn_1(self.mid.block_1(self.conv_in(z))))
         for stage in reversed(self.up):
-            for i, block in enumerate(stage.block):
-                h = block(h)
-                if len(stage.attn):
-                    h = stage.attn[i](h)
-            if hasattr(stage, "upsample"):
-                h = stage.upsample(h)
+            h = _run_stage(stage, h, "upsample")
         return self.conv_out(F.silu(self.norm_out(h)))
 
 
