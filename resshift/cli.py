@@ -18,7 +18,7 @@ def _restore(args) -> int:
     from .imageio import list_images, read_image, write_image, write_text
     from .sampling import restore_padded, seed_for
 
-    cfg = load_config(args.config) if args.config else config_for(args.task, args.version)
+    cfg = load_config(args.config) if args.config else config_for(args.task or "realsr", args.version)
     if args.task and cfg["task"] != args.task and not (args.task == "bicsr" and cfg["task"] == "realsr"):
         raise ResShiftError(f"--config {args.config} is a {cfg['task']} model, not {args.task}")
     if args.steps is not None and args.steps != cfg["diffusion"]["steps"]:
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("restore", help="restore an image or a folder of images")
     r.add_argument("-i", "--input", required=True, help="image file or folder")
     r.add_argument("-o", "--output", required=True, help="output folder (PNGs named by input stem)")
-    r.add_argument("--task", choices=TASKS, default="realsr")
+    r.add_argument("--task", choices=TASKS, default=None, help="default: realsr, or the --config's task")
     r.add_argument("--version", choices=["v1", "v2", "v3"], default=None, help="realsr release")
     r.add_argument("--config", default=None, help="configuration name or YAML (instead of --task)")
     r.add_argument("--checkpoint", default=None, help="UNet weights (default: the released file)")

@@ -159,8 +159,9 @@ def build_model(cfg: dict | str, checkpoint=None, autoencoder_checkpoint=None,
         if src is None:
             if not key:
                 raise ResShiftError(f"configuration {cfg['name']} has no released weights; pass --checkpoint")
-            src = W.fetch(key, allow_download=allow_download)
-        if isinstance(src, (str, Path)):
+            src = W.fetch(key, allow_download=allow_download)         # records its sha256
+            provenance[src.name] = W.recorded_sha256().get(src.name, "")
+        elif isinstance(src, (str, Path)):
             provenance[Path(src).name] = W.sha256_of(src) if Path(src).exists() else ""
         return src
 

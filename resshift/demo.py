@@ -50,12 +50,17 @@ def bicubic_down(hq: torch.Tensor, sf: int) -> torch.Tensor:
 
 
 def psnr_y(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR on the Y channel of YCbCr (BT.601), images in [0, 1], 8-bit rounded, no crop."""
-    w = torch.tensor([65.481, 128.553, 24.966]).view(1, 3, 1, 1)
-    ya = ((a.clamp(0, 1) * 255).round() / 255 * w).sum(1) + 16
-    yb = ((b.clamp(0, 1) * 255).round() / 255 * w).sum(1) + 16
-    mse = ((ya - yb) ** 2).mean().item()
-    return float("inf") if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+    """PSNR on Y of YCbCr (BT.601), no border crop: basicsr's ``calculate_psnr(test_y_channel=True)``
+    on 8-bit images. (1, 3, H, W) RGB tensors in [0, 1]."""
+    from .compat import import_basicsr
+
+    import_basicsr()
+    from basicsr.metrics.psnr_ssim import calculate_psnr
+
+    def bgr(x: torch.Tensor) -> np.ndarray:               # basicsr takes HWC BGR in [0, 255]
+        return x[0].clamp(0, 1).mul(255).round().permute(1, 2, 0).flip(-1).double().numpy()
+
+    return float(calculate_psnr(bgr(a), bgr(b), crop_border=0, test_y_channel=True))
 
 
 def random_crops(images: list[torch.Tensor], n: int, size: int, gen: torch.Generator) -> torch.Tensor:

@@ -89,3 +89,31 @@ def test_bench_cli_weights(capsys):
 
     assert bench_main(["weights"]) == 0
     assert "autoencoder_vq_f4.pth" in capsys.readouterr().out
+
+
+def test_config_task_is_used_without_task_flag(tmp_path, tiny_checkpoint):
+    """--config with a non-realsr task needs no --task (and a contradicting --task is refused)."""
+    import yaml
+
+    from resshift.config import load_config
+
+    cfg = load_config("tiny")
+    cfg["task"] = "bicsr"
+    path = tmp_path / "tiny_bicsr.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    img = _write_png(tmp_path / "x.png", 8, 8)
+    base = ["restore", "-i", str(img), "-o", str(tmp_path / "o"), "--config", str(path),
+            "--checkpoint", str(tiny_checkpoint)]
+    assert main(base) == 0
+    assert main(base + ["--task", "faceir"]) == 2
+
+
+def test_demo_psnr_is_basicsr_y_psnr():
+    import math
+
+    from resshift.demo import psnr_y
+
+    a = torch.full((1, 3, 8, 8), 0.5)
+    assert psnr_y(a, a) == float("inf")
+    # a uniform +10/255 step in RGB moves Y by 10 * (65.481 + 128.553 + 24.966) / 255
+    assert psnr_y(a, a + 10 / 255) == pytest.approx(20 * math.log10(255 / (2190 / 255)), abs=1e-4)  # basicsr converts in float32
