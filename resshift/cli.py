@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -10,49 +9,21 @@ from .errors import ResShiftError, run_cli
 
 
 def _restore(args) -> int:
-    import torch
-    from tqdm.auto import tqdm
+    from .restore import restore
 
-    from . import __version__
-    from .config import build_model, config_for, load_config
-    from .imageio import list_images, read_image, write_image, write_text
-    from .sampling import restore_padded, seed_for
+    def report_error(msg: str) -> None:
+        from tqdm.auto import tqdm
 
-    cfg = load_config(args.config) if args.config else config_for(args.task or "realsr", args.version)
-    if args.task and cfg["task"] != args.task and not (args.task == "bicsr" and cfg["task"] == "realsr"):
-        raise ResShiftError(f"--config {args.config} is a {cfg['task']} model, not {args.task}")
-    if args.steps is not None and args.steps != cfg["diffusion"]["steps"]:
-        raise ResShiftError(f"--steps {args.steps}: model {cfg['name']} was trained with "
-                            f"{cfg['diffusion']['steps']} steps and samples with exactly that many; drop --steps")
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ResShiftError("--device cuda: no CUDA device is available here; use --device cpu")
-    files = list_images(args.input)
-    masks = None
-    if cfg["unet"]["params"].get("cond_mask"):
-        if not args.mask:
-            raise ResShiftError(f"task {cfg['task']} needs --mask (a file or a folder of masks, 1/white = hole)")
-        masks = {p.stem: p for p in list_images(args.mask)}
-    model = build_model(cfg, checkpoint=args.checkpoint, autoencoder_checkpoint=args.autoencoder).to(device)
-    out_dir = Path(args.output)
-    for path in tqdm(files, desc="restoring", unit="image"):
-        img, info = read_image(path)
-        mask = None
-        if masks is not None:
-            if path.stem not in masks:
-                raise ResShiftError(f"{path}: no mask named {path.stem}.* in {args.mask}")
-            mask = (read_image(masks[path.stem])[0][:1] > 0.5).float()[None].to(device)
-        gen = torch.Generator(device=device).manual_seed(seed_for(args.seed, path.stem))
-        out = restore_padded(model, img[None].to(device), mask, generator=gen)[0]
-        write_image(out, out_dir / f"{path.stem}.png", bits=info["bits"])
-    meta = {"method": "resshift", "config": cfg["name"], "task": cfg["task"], "steps": model.steps,
-            "timesteps": list(range(model.steps))[::-1], "seed": args.seed,
-            "seed_rule": "sha256((seed, image stem)) -> torch.Generator", "weights_sha256": model.weights,
-            "device": str(device), "precision": "fp32", "resshift_version": __version__,
-            "torch_version": torch.__version__}
-    write_text(json.dumps(meta, indent=2) + "\n", out_dir / "meta.json")
-    print(f"restored {len(files)} image(s) into {out_dir}")
-    return 0
+        tqdm.write(f"resshift: error: {msg}", file=sys.stderr)      # keeps the progress bar intact
+
+    report = restore(args.input, args.task, version=args.version, config=args.config, checkpoint=args.checkpoint,
+                     autoencoder=args.autoencoder, masks=args.mask, steps=args.steps, tile=args.tile,
+                     tile_overlap=args.tile_overlap, tile_norm=args.tile_norm, batch_size=args.batch_size,
+                     device=args.device,
+                     precision=args.precision, seed=args.seed, output=args.output, on_error=report_error)
+    print(f"restored {len(report.outputs)} image(s) into {args.output}"
+          + (f"; {len(report.errors)} failed (see the errors above)" if report.errors else ""))
+    return 2 if report.errors else 0
 
 
 def _weights(args) -> int:
@@ -93,7 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="resshift", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("restore", help="restore an image or a folder of images")
+    r = sub.add_parser("restore", help="restore an image or a folder of images",
+                       description="Restore images. Outputs are PNGs named by input stem, plus meta.json. "
+                       "Grayscale inputs are restored as RGB and written back as grayscale (BT.601 luma); "
+                       "alpha is resized like the image and kept; 16-bit inputs give 16-bit PNGs; "
+                       "the EXIF orientation is applied.")
     r.add_argument("-i", "--input", required=True, help="image file or folder")
     r.add_argument("-o", "--output", required=True, help="output folder (PNGs named by input stem)")
     r.add_argument("--task", choices=TASKS, default=None, help="default: realsr, or the --config's task")
@@ -103,8 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--autoencoder", default=None, help="autoencoder weights (default: the released file)")
     r.add_argument("--mask", default=None, help="inpainting mask file or folder (1 = hole)")
     r.add_argument("--steps", type=int, default=None, help="must equal the model's trained steps")
+    r.add_argument("--tile", type=int, default=None,
+                   help="tile side in input pixels for large images (default: the model's chop size; 0: no tiling)")
+    r.add_argument("--tile-overlap", type=int, default=None, help="minimum tile overlap in input pixels")
+    r.add_argument("--tile-norm", choices=["image", "tile"], default="image",
+                   help="GroupNorm statistics of tiles: over the whole image (as untiled; tiles run in lock-step) "
+                        "or per tile (less memory; results depend on the tiling)")
+    r.add_argument("--batch-size", type=int, default=1, help="same-size images restored together")
+    r.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="autocast precision of the networks (fp16: CUDA only)")
     r.add_argument("--seed", type=int, default=12345)
-    r.add_argument("--device", default="cpu")
+    r.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     r.set_defaults(func=_restore)
 
     w = sub.add_parser("weights", help="list, download or import released checkpoints")

@@ -40,7 +40,7 @@ def packaged_image(name: str) -> torch.Tensor:
         if arr.ndim == 2:
             arr = np.repeat(arr[..., None], 3, axis=-1)
         arr = arr[..., :3]
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 255.0
+    return torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).float() / 255.0
 
 
 def bicubic_down(hq: torch.Tensor, sf: int) -> torch.Tensor:

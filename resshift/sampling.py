@@ -1,18 +1,38 @@
-"""Sampling helpers around :class:`resshift.config.ResShiftModel`: padding and seeding."""
+"""Sampling a :class:`~resshift.config.ResShiftModel` on images of any size.
+
+- :func:`pad_to_multiple`: reflect padding to the network's size multiple (cropped back after).
+- :class:`NoiseField`: Gaussian noise indexed by absolute position. Block (by, bx) of draw ``k``
+  for image ``name`` comes from its own generator seeded by ``(seed, name, k, by, bx)``, so a
+  pixel's noise depends neither on the batch, nor on the other images, nor on the tiling.
+- :func:`tile_grid` / :func:`feather`: overlapping tiles and their blending weights.
+- :func:`sample`: the reverse chain (Eq. 7-8) on a whole-image state; only the network, the
+  encoder and the decoder run tile by tile. Per step, x0 predictions of overlapping tiles are
+  blended with feathered weights in chain (latent) space; decoded tiles are blended in image
+  space. The released code instead averages whole independent samples per tile, which leaves
+  box seams. Peak network memory follows the tile size; the state is the size of the latent.
+"""
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from .config import ResShiftModel
+from .errors import ResShiftError
+
+NOISE_BLOCK = 64          # side of one independently seeded noise block, in chain-space pixels
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """Reflect-pad (B, C, H, W) on the bottom/right to multiples of ``multiple``.
 
-    Falls back to replicate padding where the image is too small to reflect.
+    Falls back to replicate padding where the image is too small to reflect (callers that
+    take user images check :func:`min_side` first).
     """
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
@@ -22,15 +42,353 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
 
 
+def min_side(model: ResShiftModel) -> int:
+    """Smallest LQ side the model takes: reflect padding to its multiple m needs a side > m / 2."""
+    return model.size_multiple // 2 + 1
+
+
 def seed_for(seed: int, *parts: object) -> int:
-    """A 63-bit seed from the base seed and names (image stem, tile position, ...)."""
+    """A 63-bit seed from the base seed and names (image stem, draw, block position, ...)."""
     digest = hashlib.sha256(repr((int(seed),) + tuple(parts)).encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2 ** 63 - 1)
 
 
+class NoiseField:
+    """Position-indexed standard normal noise for a batch of named images.
+
+    ``field(draw, (C, H, W))`` returns (B, C, H, W): for each image, the blocks of
+    ``NOISE_BLOCK`` pixels covering the canvas, each drawn on the CPU from a generator seeded
+    by ``seed_for(seed, name, draw, by, bx)`` (same numbers on every device).
+    """
+
+    def __init__(self, seed: int, names: Sequence[str], block: int = NOISE_BLOCK):
+        self.seed, self.names, self.block = int(seed), list(names), block
+
+    def __call__(self, draw: object, shape: tuple[int, int, int], device=None,
+                 dtype=torch.float32) -> torch.Tensor:
+        c, h, w = shape
+        b = self.block
+        out = torch.empty((len(self.names), c, h, w), dtype=torch.float32)
+        gen = torch.Generator()
+        for i, name in enumerate(self.names):
+            for by in range(math.ceil(h / b)):
+                for bx in range(math.ceil(w / b)):
+                    gen.manual_seed(seed_for(self.seed, name, draw, by, bx))
+                    blk = torch.randn((c, b, b), generator=gen)
+                    hh, ww = min(b, h - by * b), min(b, w - bx * b)
+                    out[i, :, by * b:by * b + hh, bx * b:bx * b + ww] = blk[:, :hh, :ww]
+        return out.to(device=device, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class Span:
+    """One tile along one axis, in LQ pixels, with its overlaps with the previous/next tile."""
+
+    start: int
+    stop: int
+    overlap_before: int = 0
+    overlap_after: int = 0
+
+
+def tile_spans(length: int, tile: int, overlap: int, unit: int = 1) -> list[Span]:
+    """Tiles of ``tile`` pixels covering ``[0, length)`` with at least ``overlap`` in common
+    (about; starts are rounded to multiples of ``unit``), evenly spread, the last flush."""
+    if tile >= length:
+        return [Span(0, length)]
+    n = math.ceil((length - tile) / max(1, tile - overlap)) + 1
+    starts = sorted({int(round(k * (length - tile) / (n - 1) / unit)) * unit for k in range(n)})
+    starts[-1] = length - tile
+    spans = []
+    for k, s in enumerate(starts):
+        before = starts[k - 1] + tile - s if k > 0 else 0
+        after = s + tile - starts[k + 1] if k + 1 < len(starts) else 0
+        spans.append(Span(s, s + tile, max(0, before), max(0, after)))
+    return spans
+
+
+def tile_grid(h: int, w: int, tile: int | None, overlap: int, unit: int = 1) -> list[tuple[Span, Span]]:
+    """(row span, column span) pairs; one tile when ``tile`` is None or covers the image."""
+    if tile is None:
+        return [(Span(0, h), Span(0, w))]
+    return [(r, c) for r in tile_spans(h, tile, overlap, unit) for c in tile_spans(w, tile, overlap, unit)]
+
+
+def _ramp(n: int, before: int, after: int) -> torch.Tensor:
+    """1-D weights: raised-cosine ramps over the overlaps (near 0 at a tile edge that has a
+    neighbour, 1 inside); a side without a neighbour keeps weight 1 up to its edge."""
+    w = torch.ones(n, dtype=torch.float64)
+    i = torch.arange(n, dtype=torch.float64)
+    if before > 0:
+        w = torch.minimum(w, 0.5 - 0.5 * torch.cos(math.pi * ((i + 0.5) / before).clamp(max=1)))
+    if after > 0:
+        w = torch.minimum(w, 0.5 - 0.5 * torch.cos(math.pi * ((n - i - 0.5) / after).clamp(max=1)))
+    return w
+
+
+def feather(rows: Span, cols: Span, scale: float) -> torch.Tensor:
+    """(h, w) blending weights of one tile at ``scale`` pixels per LQ pixel."""
+    def axis(s: Span) -> torch.Tensor:
+        return _ramp(round((s.stop - s.start) * scale), round(s.overlap_before * scale),
+                     round(s.overlap_after * scale))
+    return (axis(rows)[:, None] * axis(cols)[None, :]).float()
+
+
+class _Blender:
+    """Accumulates weighted tiles on an (B, C, H, W) canvas (C taken from the first tile) and
+    returns the normalised result."""
+
+    def __init__(self, batch: int, height: int, width: int, device, dtype=torch.float32):
+        self.shape, self.device, self.dtype = (batch, height, width), device, dtype
+        self.acc: torch.Tensor | None = None
+        self.weight: torch.Tensor | None = None
+
+    def add(self, value: torch.Tensor, y0: int, x0: int, weight: torch.Tensor, b0: int = 0) -> None:
+        """Add a (b, C, h, w) tile at (y0, x0) for images b0..b0+b of the batch."""
+        if self.acc is None:
+            b, hh, ww = self.shape
+            self.acc = torch.zeros((b, value.shape[1], hh, ww), device=self.device, dtype=self.dtype)
+            self.weight = torch.zeros((b, 1, hh, ww), device=self.device, dtype=self.dtype)
+        h, w = value.shape[-2:]
+        weight = weight.to(self.acc)
+        self.acc[b0:b0 + value.shape[0], :, y0:y0 + h, x0:x0 + w] += value.to(self.acc) * weight
+        self.weight[b0:b0 + value.shape[0], :, y0:y0 + h, x0:x0 + w] += weight
+
+    def result(self) -> torch.Tensor:
+        return self.acc / self.weight
+
+
+class LockstepTiles:
+    """Run a network on every tile in lock-step, so that each GroupNorm normalises with the
+    statistics of its input over the whole image, as without tiling.
+
+    GroupNorm normalises over the whole spatial extent: a tile normalised with its own
+    statistics differs from the untiled result everywhere, not only near its edges. Here each
+    tile runs in its own greenlet (one thread, one at a time); at every GroupNorm a tile adds
+    the per-(image, group) count, mean and squared deviations over its core (the part of the
+    tile nearest to it; the cores partition the image) and pauses. When every tile has arrived,
+    the combined statistics are applied to each tile in turn, and each runs on to its next
+    GroupNorm. The result equals the untiled one up to the networks' border effects, which the
+    feathered blending hides. Transient memory (convolution workspaces, attention) follows the
+    tile size; activations that a paused tile still holds (its skip connections) add up over
+    the tiles.
+
+    ``mode="tile"`` normalises each tile with its own statistics instead (no pausing).
+    """
+
+    def __init__(self, *networks: torch.nn.Module | None, mode: str = "image"):
+        if mode not in ("image", "tile"):
+            raise ResShiftError(f"--tile-norm {mode}: choose image or tile")
+        self.mode = mode
+        self.norms = [m for net in networks if net is not None for m in net.modules()
+                      if isinstance(m, torch.nn.GroupNorm)]
+        self._workers: dict = {}                  # greenlet -> tile
+        self._state: dict = {}
+
+    def __enter__(self) -> "LockstepTiles":
+        if self.mode == "image":
+            for mod in self.norms:
+                mod.forward = self._wrap(mod)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.mode == "image":
+            for mod in self.norms:
+                del mod.forward
+
+    @staticmethod
+    def _core(s: Span, n: int) -> slice:
+        """The part of an activation of length ``n`` over span ``s`` that its tile owns: up to the
+        middle of each overlap, floored on the activation's grid so that neighbours agree."""
+        scale = n / (s.stop - s.start)
+        lo = math.floor((s.start + s.overlap_before / 2) * scale + 1e-9)
+        hi = math.floor((s.stop - s.overlap_after / 2) * scale + 1e-9) if s.overlap_after else round(s.stop * scale)
+        origin = round(s.start * scale)
+        return slice(lo - origin, hi - origin)
+
+    def run(self, tiles: Sequence[tuple[Span, Span]],
+            fn: Callable[[Span, Span], torch.Tensor]) -> list[torch.Tensor]:
+        """``fn(rows, cols)`` for every tile; returns the outputs in tile order."""
+        if self.mode == "tile" or len(tiles) == 1:
+            return [fn(r, c) for r, c in tiles]
+        from greenlet import greenlet
+
+        workers = [greenlet(lambda r=r, c=c: fn(r, c)) for r, c in tiles]
+        self._workers = {g: tile for g, tile in zip(workers, tiles)}
+        results: list = [None] * len(tiles)
+        self._state = {"stats": None}
+        try:
+            while True:                            # each round: every tile to its next GroupNorm
+                self._state.update(module=None, part=None)
+                for k, g in enumerate(workers):
+                    if not g.dead:
+                        out = g.switch()           # to this tile's next GroupNorm, or its end
+                        if g.dead:
+                            results[k] = out
+                if all(g.dead for g in workers):
+                    return results
+                count, mean, m2 = self._state["part"]          # (B, G) each
+                self._state["stats"] = (mean, m2 / count)
+        finally:
+            self._workers, self._state = {}, {}
+            for g in workers:                      # a failure elsewhere: unwind paused tiles
+                if not g.dead:
+                    g.throw()
+
+    def _wrap(self, mod: torch.nn.GroupNorm):
+        from greenlet import getcurrent
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            me = getcurrent()
+            tile = self._workers.get(me)
+            if tile is None:                       # not inside a tiled run
+                return type(mod).forward(mod, x)
+            b, c, h, w = x.shape
+            g = mod.num_groups
+            xf = x.float()
+            rows, cols = tile
+            core = xf[..., self._core(rows, h), self._core(cols, w)].reshape(b, g, -1)
+            var, mean = torch.var_mean(core, dim=-1, unbiased=False)
+            n = torch.full_like(mean, core.shape[-1], dtype=torch.float64)
+            part = torch.stack([n, mean.double(), var.double() * n])      # count, mean, M2
+            state = self._state
+            if state["module"] is None:
+                state["module"], state["part"] = mod, part
+            elif state["module"] is not mod or state["part"].shape != part.shape:
+                raise RuntimeError("tiles reached different GroupNorm layers; cannot share statistics")
+            else:                                  # Chan et al.'s pairwise update of mean and M2
+                tot = state["part"]
+                count = tot[0] + part[0]
+                delta = part[1] - tot[1]
+                state["part"] = torch.stack([count, tot[1] + delta * part[0] / count,
+                                             tot[2] + part[2] + delta ** 2 * tot[0] * part[0] / count])
+            me.parent.switch()                     # pause until every tile has added its part
+            mean, var = self._state["stats"]
+            inv = torch.rsqrt(var + mod.eps).float().repeat_interleave(c // g, dim=1)   # (B, C)
+            scale = inv * mod.weight.float() if mod.affine else inv
+            shift = -mean.float().repeat_interleave(c // g, dim=1) * scale
+            if mod.affine:
+                shift = shift + mod.bias.float()
+            return (xf * scale[..., None, None] + shift[..., None, None]).to(x.dtype)
+        return forward
+
+
+class _Context:
+    """no_grad plus the autocast of ``precision`` for the sampling loop."""
+
+    def __init__(self, device: torch.device, precision: str):
+        self.stack = contextlib.ExitStack()
+        self.device, self.precision = device, precision
+
+    def __enter__(self):
+        self.stack.enter_context(torch.no_grad())
+        self.stack.enter_context(autocast(self.device, self.precision))
+        return self
+
+    def __exit__(self, *exc):
+        return self.stack.__exit__(*exc)
+
+
+def autocast(device: torch.device, precision: str):
+    """Mixed precision for the networks: ``fp32`` (none), ``bf16`` or ``fp16`` (CUDA only)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    if dtype is None:
+        raise ResShiftError(f"--precision {precision}: choose fp32, bf16 or fp16")
+    if precision == "fp16" and device.type != "cuda":
+        raise ResShiftError("--precision fp16 needs --device cuda; use bf16 or fp32 on the CPU")
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def sample(model: ResShiftModel, lq: torch.Tensor, noise: NoiseField, *, mask: torch.Tensor | None = None,
+           tile: int | None = None, overlap: int = 0, precision: str = "fp32",
+           micro_batch: int | None = None, progress: Callable[[int], None] | None = None,
+           tile_norm: str = "image") -> torch.Tensor:
+    """Restore a (B, 3, h, w) LQ batch in [0, 1] whose sides are multiples of
+    ``model.size_multiple``; returns (B, 3, h*sf, w*sf) in [0, 1].
+
+    ``tile``/``overlap`` are in LQ pixels (``tile`` a multiple of ``model.size_multiple``; tile
+    starts are multiples of it too, so that windows and strided convolutions see the same grid
+    as without tiling); ``tile_norm``: GroupNorm statistics over the ``image`` (default, see
+    :class:`LockstepTiles`) or each ``tile``; ``micro_batch`` images go through the networks at
+    once (default: all); ``progress`` is called with the number of tile passes done.
+    """
+    diffusion, unet, ae = model.diffusion, model.unet, model.autoencoder
+    b, _, h, w = lq.shape
+    m = model.size_multiple
+    if h % m or w % m:
+        raise ResShiftError(f"input size {(h, w)} is not a multiple of {m}; pad it first")
+    if tile is not None and (tile % m or tile <= 0):
+        raise ResShiftError(f"--tile {tile}: must be a positive multiple of {m} for model {model.config['name']}")
+    if tile is not None and not 0 <= overlap < tile:
+        raise ResShiftError(f"--tile-overlap {overlap}: must be at least 0 and less than --tile {tile}")
+    device = lq.device
+    micro = micro_batch or b
+    if mask is not None:
+        lq = lq * (1 - mask)                            # LQ = GT * (1 - mask), 1 = hole (PROTOCOL)
+    down = ae.downsample_factor if ae is not None else 1
+    zs = diffusion.sf / down                            # chain-space pixels per LQ pixel
+    tiles = tile_grid(h, w, tile, overlap, m)
+    tick = progress or (lambda n: None)
+    lq11 = lq * 2 - 1
+    clip = ae is None                                   # released sampler: clip x0 in pixel space
+
+    def cut(x: torch.Tensor | None, r: Span, c: Span, scale: float = 1.0):
+        if x is None:
+            return None
+        return x[..., round(r.start * scale):round(r.stop * scale), round(c.start * scale):round(c.stop * scale)]
+
+    def over_tiles(fn: Callable[..., torch.Tensor], inputs: Callable[[Span, Span], list], height: int,
+                   width: int, scale: float) -> torch.Tensor:
+        """A network stage on every tile (micro-batch by micro-batch), blended on the canvas."""
+        blend = _Blender(b, height, width, device)
+        for i in range(0, b, micro):
+            def run(r, c):
+                args = [None if a is None else a[i:i + micro] for a in inputs(r, c)]
+                out = fn(*args).float()
+                tick(1)
+                return out
+            outs = sync.run(tiles, run)
+            for (r, c), out in zip(tiles, outs):
+                blend.add(out, round(r.start * scale), round(c.start * scale), feather(r, c, scale), i)
+        return blend.result()
+
+    zh, zw = round(h * zs), round(w * zs)
+    autocast(device, precision)                         # checks the precision/device pair
+    with LockstepTiles(unet, ae, mode=tile_norm) as sync, _Context(device, precision):
+        # y_0 = Enc(bicubic_up(LQ)) (Sec. III-B), blended in chain space
+        y0 = over_tiles(lambda x: diffusion.condition(x, ae), lambda r, c: [cut(lq11, r, c)], zh, zw, zs)
+        zshape = tuple(y0.shape[1:])
+
+        # x_T ~ N(y_0, kappa^2 eta_T I) (Eq. 8), then T reverse steps (Eq. 7-8)
+        x = diffusion.prior_sample(y0, noise=noise("prior", zshape, device))
+        for i in reversed(range(diffusion.num_timesteps)):
+            def predict(xt, lqt, mt, i=i):
+                t = torch.full((xt.shape[0],), i, device=device, dtype=torch.long)
+                return diffusion.predict_x0(unet, xt, t, model.model_kwargs(lqt, mt), clip=clip)
+            x0 = over_tiles(predict, lambda r, c: [cut(x, r, c, zs), cut(lq11, r, c), cut(mask, r, c)],
+                            zh, zw, zs)
+            with torch.no_grad():
+                mean, var = diffusion.q_posterior_mean_variance(x0, x, torch.full((b,), i, device=device))
+                x = mean + var.sqrt() * noise(i, zshape, device) if i > 0 else mean
+
+        # decode, blended in image space
+        sf = diffusion.sf
+        img = over_tiles(lambda z: diffusion.decode(z, ae), lambda r, c: [cut(x, r, c, zs)], h * sf, w * sf, sf)
+    hq = (img.clamp(-1, 1) + 1) / 2
+    if mask is not None:                                # inpainting: keep the known pixels exactly
+        hq = hq * mask + lq * (1 - mask)
+    return hq
+
+
+def passes(model: ResShiftModel, h: int, w: int, tile: int | None, overlap: int) -> int:
+    """Network passes :func:`sample` makes for an (h, w) padded input (for progress bars)."""
+    return len(tile_grid(h, w, tile, overlap, model.size_multiple)) * (model.steps + 2)
+
+
 def restore_padded(model: ResShiftModel, lq: torch.Tensor, mask: torch.Tensor | None = None,
                    generator: torch.Generator | None = None) -> torch.Tensor:
-    """Restore a (B, 3, h, w) LQ batch in [0, 1] of any size: pad, sample, crop back."""
+    """Restore a (B, 3, h, w) LQ batch in [0, 1] of any size untiled: pad, sample, crop back."""
     m = model.size_multiple
     padded, (h, w) = pad_to_multiple(lq, m)
     pmask = pad_to_multiple(mask, m)[0] if mask is not None else None
