@@ -63,7 +63,8 @@ def main() -> int:
         if args.device.startswith("cuda"):
             args.case += [f"{args.config}:1024:0", f"{args.config}:1024:512:64"]
     if args.child:
-        config, side, tile, overlap, norm = (args.case[0].split(":") + ["0", "image"])[:5]
+        parts = args.case[0].split(":")
+        config, side, tile, overlap, norm = parts + ["0", "0", "image"][len(parts) - 2:]
         row = run_case(config, int(side), int(tile), int(overlap), args.device, args.precision, norm)
         print(json.dumps(row))
         return 0

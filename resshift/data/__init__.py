@@ -1,0 +1,1 @@
+"""Training-time and test-time data: degradations (basicsr building blocks) and masks."""

@@ -1,0 +1,210 @@
+"""Test-set recipes, degradations, masks, manifests, checksums and the training pipelines."""
+import csv
+import hashlib
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bench import data as B
+from resshift.data import degradations as D
+from resshift.data.masks import MASK_KINDS, draw_mask, random_mask, render_mask
+from resshift.errors import ResShiftError
+
+
+def _rows(out):
+    with open(out / "manifest.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def demo_builds(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    return {name: B.build(name, out=root / name, progress=False, log=lambda m: None)
+            for name in ("demo_sr", "demo_inpaint", "demo_face")}
+
+
+def test_every_recipe_loads():
+    names = B.recipe_names()
+    for expected in ("imagenet_test", "inpaint_imagenet_test", "inpaint_celeba_test", "celeba_test_bfr",
+                     "realsr_v3", "realset80", "lfw_test", "webphoto_test", "wider_test",
+                     "demo_sr", "demo_inpaint", "demo_face"):
+        assert expected in names
+        recipe = B.load_recipe(expected)
+        assert recipe["name"] == expected
+
+
+def test_demo_sets_match_committed_checksums(demo_builds):
+    for name, out in demo_builds.items():
+        want = (B.RECIPES / "checksums" / f"{name}.sha256").read_text().split()
+        got = B.file_checksums(out)
+        assert dict(zip(want[1::2], want[0::2])) == got                  # build() also raises on mismatch
+    assert len(_rows(demo_builds["demo_inpaint"])) == 12                 # 3 images x 4 mask kinds
+    with Image.open(demo_builds["demo_sr"] / "lq" / "chelsea.png") as im:
+        assert im.size == (64, 64)
+    with Image.open(demo_builds["demo_face"] / "lq" / "astronaut.png") as im:
+        assert im.size == (512, 512)
+
+
+def test_manifest_parameters_rebuild_the_lq_bytes(demo_builds):
+    for name in ("demo_sr", "demo_face", "demo_inpaint"):
+        recipe = B.load_recipe(name)
+        for row in _rows(demo_builds[name]):
+            lq = B.reapply(recipe, row)
+            assert hashlib.sha256(B.png_bytes(lq)).hexdigest() == row["sha256_lq"], (name, row["sample"])
+
+
+def test_worker_count_and_limit_do_not_change_bytes(demo_builds, tmp_path):
+    two = B.build("demo_inpaint", out=tmp_path / "two", workers=2, progress=False, log=lambda m: None)
+    assert B.file_checksums(two) == B.file_checksums(demo_builds["demo_inpaint"])
+    first = B.build("demo_sr", out=tmp_path / "first", limit=2, progress=False, log=lambda m: None)
+    full = B.file_checksums(demo_builds["demo_sr"])
+    assert all(full[k] == v for k, v in B.file_checksums(first).items()) and len(B.file_checksums(first)) == 4
+
+
+def test_rerun_verifies_and_does_nothing(tmp_path):
+    logs = []
+    out = B.build("demo_face", out=tmp_path / "f", progress=False, log=logs.append)
+    stamp = (out / "lq" / "astronaut.png").stat().st_mtime_ns
+    B.build("demo_face", out=out, progress=False, log=logs.append)
+    assert "up to date" in logs[-1] and (out / "lq" / "astronaut.png").stat().st_mtime_ns == stamp
+    (out / "lq" / "astronaut.png").write_bytes(b"tampered")
+    B.build("demo_face", out=out, progress=False, log=logs.append)
+    assert any("differ" in m for m in logs)
+    assert B.verify(out)[1] == []
+
+
+def test_sr_parameters_stay_in_recipe_ranges():
+    cfg = B.load_recipe("imagenet_test")["degradation"]
+    kinds, noises = set(), set()
+    for i in range(2000):
+        p = D.draw_realesrgan_first_order(np.random.default_rng(i), cfg)
+        kinds.add(p["kernel"])
+        noises.add(p["noise"])
+        if p["kernel"] == "sinc":
+            assert math.pi / 5 <= p["sinc_cutoff"] <= math.pi
+        else:
+            assert 0.2 <= p["sigma_x"] <= 0.8 and 0.2 <= p["sigma_y"] <= 0.8
+        assert 0.5 <= p["resize_scale"] <= 1.5 and p["resize_mode"] in D.RESIZE_MODES
+        if p["noise"] == "gaussian":
+            assert 1 <= p["noise_sigma"] <= 15
+        else:
+            assert 0.05 <= p["noise_scale"] <= 0.3
+        assert 70 <= p["jpeg_quality"] <= 95 and 80 <= p["final_jpeg_quality"] <= 100
+    assert kinds == {"iso", "aniso", "sinc"} and noises == {"gaussian", "poisson"}
+    gt = np.random.default_rng(0).random((256, 256, 3)).astype(np.float32)
+    lq = D.apply_realesrgan_first_order(gt, D.draw_realesrgan_first_order(np.random.default_rng(1), cfg), cfg)
+    assert lq.shape == (64, 64, 3) and lq.dtype == np.uint8
+
+
+def test_face_parameters_stay_in_recipe_ranges():
+    cfg = B.load_recipe("celeba_test_bfr")["degradation"]
+    for i in range(1000):
+        p = D.draw_face_test(np.random.default_rng(i), cfg)
+        assert 4 <= p["sigma_x"] <= 16 and 4 <= p["sigma_y"] <= 16 and 0 <= p["theta"] <= math.pi
+        assert 1 <= p["downscale"] <= 32 and 1 <= p["noise_sigma"] <= 20 and 30 <= p["jpeg_quality"] <= 70
+
+
+def test_masks_have_their_coverage():
+    cfg = B.load_recipe("inpaint_imagenet_test")["masks"]["settings"]
+    cover = {k: [] for k in MASK_KINDS}
+    for i in range(200):
+        for kind in MASK_KINDS:
+            p = draw_mask(kind, np.random.default_rng(i), 256, 256, cfg.get(kind))
+            m = render_mask(p, 256, 256)
+            assert set(np.unique(m)) <= {0, 1}
+            cover[kind].append(m.mean())
+            if kind == "box":
+                assert 1 <= len(p["boxes"]) <= 4
+                for top, left, bh, bw in p["boxes"]:
+                    assert 30 <= bh <= 150 and 30 <= bw <= 150
+                    assert top >= 10 and left >= 10 and top + bh <= 246 and left + bw <= 246
+                assert m[:10].sum() == 0 and m[:, -10:].sum() == 0
+            if kind == "irregular":
+                assert 1 <= len(p["strokes"]) <= 5
+    assert all(c == 0.5 for c in cover["half"])
+    assert all(abs(c - 0.5) < 0.01 for c in cover["expand"])
+    assert 0.01 < np.mean(cover["box"]) < 0.5 and min(cover["box"]) > 0
+    assert 0.05 < np.mean(cover["irregular"]) < 0.9 and min(cover["irregular"]) > 0
+    assert 0.1 <= min(cover["outpaint"]) and max(cover["outpaint"]) < 0.95
+
+
+def test_inpaint_groups_of_500():
+    recipe = B.load_recipe("inpaint_imagenet_test")
+    rows = B.plan(recipe, [f"/x/{i:05d}.JPEG" for i in range(2000)])
+    kinds = [r["mask_kind"] for r in rows]
+    assert [kinds.count(k) for k in ("box", "irregular", "expand", "half")] == [500] * 4
+
+
+def test_selection_is_a_rule_on_names_not_layout(tmp_path):
+    recipe = B.load_recipe("imagenet_test")
+    names = [f"ILSVRC2012_val_{i:08d}.JPEG" for i in range(1, 5001)]
+    flat = B.select(recipe, [f"/a/{n}" for n in names])
+    nested = B.select(recipe, [f"/b/{i % 7}/sub/{n}" for i, n in enumerate(names)][::-1])
+    assert [p.rsplit("/", 1)[1] for p in flat] == [p.rsplit("/", 1)[1] for p in nested]
+    assert len(flat) == 3000
+
+
+def test_external_source_errors_and_corrupt_images(tmp_path):
+    with pytest.raises(ResShiftError, match="data.sources.imagenet_val"):
+        B.build("imagenet_test", out=tmp_path / "o", progress=False)
+    few = tmp_path / "few"
+    few.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(few / "a.png")
+    with pytest.raises(ResShiftError, match="holds 1 images, fewer than 3000"):
+        B.build("imagenet_test", source=few, out=tmp_path / "o", progress=False)
+    with pytest.raises(ResShiftError, match="no such folder"):
+        B.build("realset80", source=tmp_path / "missing", out=tmp_path / "o", progress=False)
+    recipe = {**B.load_recipe("realset80"), "source": {"min_images": 2, "expect": "photos"}}
+    Image.fromarray(np.full((8, 8, 3), 7, np.uint8)).save(few / "b.png")
+    (few / "c.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    warnings = []
+    out = B.build(recipe, source=few, out=tmp_path / "real", progress=False, log=warnings.append)
+    rows = {r["sample"]: r for r in _rows(out)}
+    assert rows["c"]["status"].startswith("skipped") and rows["a"]["status"] == "ok"
+    assert any("c.jpg" in w for w in warnings) and (out / "lq" / "b.png").is_file()
+
+
+def test_prebuilt_set_is_validated_and_used_as_is(tmp_path):
+    recipe = {**B.load_recipe("imagenet_test")}
+    recipe["prebuilt"] = {**recipe["prebuilt"], "count": 2}
+    pre = tmp_path / "pre"
+    for part, size in (("gt", 256), ("lq", 64)):
+        (pre / part).mkdir(parents=True)
+        for name in ("x", "y"):
+            Image.fromarray(np.full((size, size, 3), 9, np.uint8)).save(pre / part / f"{name}.png")
+    out = B.import_prebuilt(recipe, pre, tmp_path / "out", log=lambda m: None)
+    assert (out / "lq" / "x.png").read_bytes() == (pre / "lq" / "x.png").read_bytes()
+    assert B.verify(out) == (4, [])
+    (pre / "lq" / "y.png").rename(pre / "lq" / "z.png")
+    with pytest.raises(ResShiftError, match="do not match"):
+        B.import_prebuilt(recipe, pre, tmp_path / "out2")
+
+
+def test_cli_data_build_and_list(tmp_path, capsys):
+    from bench.cli import main
+
+    assert main(["data", "list"]) == 0
+    assert "imagenet_test" in capsys.readouterr().out
+    assert main(["data", "build", "imagenet_test", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--source" in err and "image-net.org" in err
+
+
+def test_training_pipelines_on_a_batch():
+    from resshift.data.training import RealESRGANDegradation, face_degradation
+
+    hq = torch.rand(3, 3, 64, 64)
+    deg = RealESRGANDegradation()
+    lq = deg(hq, np.random.default_rng(0))
+    assert lq.shape == (3, 3, 16, 16) and lq.min() >= 0 and lq.max() <= 1
+    assert torch.equal(lq, deg(hq, np.random.default_rng(0)))                 # seeded per call
+    face = face_degradation(np.random.default_rng(0).random((64, 64, 3)).astype(np.float32), np.random.default_rng(1))
+    assert face.shape == (64, 64, 3) and face.dtype == np.uint8
+    m, p = random_mask(np.random.default_rng(0), 64, 64,
+                       cfg={"box": {"margin": 2, "size": [8, 20]}, "irregular": {"max_len": 30, "max_width": 10}})
+    assert m.shape == (64, 64) and p["kind"] in MASK_KINDS
+    assert json.dumps(p)                                                        # parameters are recordable
