@@ -4,7 +4,8 @@
   0.17: :func:`import_basicsr` registers an alias to ``torchvision.transforms.functional``
   (which still provides ``rgb_to_grayscale``) before the first import.
 - facexlib 0.3.0's landmark decoder (``awing_arch.calculate_points``) uses ``np.float``,
-  removed in numpy 1.24: :func:`patch_facexlib` gives that module a numpy view with the alias.
+  removed in numpy 1.24: :func:`patch_facexlib` gives that module a numpy view with the alias,
+  and replaces the decoder by one that does not read past the heatmap's last pixel.
 - facexlib's ``init_recognition_model`` moves ArcFace to CUDA whatever ``device`` says:
   :func:`patch_facexlib` replaces it with a loader that honours ``device``.
 
@@ -69,10 +70,31 @@ def _init_recognition_model(model_name, half=False, device="cpu", model_rootpath
     return model.half() if half else model
 
 
+def _awing_points(heatmaps):
+    """facexlib 0.3.0's ``awing_arch.calculate_points`` with one change: the right neighbour of a
+    maximum in the last heatmap pixel is read at that pixel instead of one past the end
+    (IndexError). Everything else, including its batch-wide edge rules for the vertical
+    neighbours, is kept so that landmarks (and LMD) match facexlib's."""
+    import numpy
+
+    b, n, h, w = heatmaps.shape
+    hw = h * w
+    flat = heatmaps.reshape(b * n, hw)
+    idx = numpy.argmax(flat, axis=1)
+    rows = numpy.arange(b * n)
+    preds = numpy.stack((idx % w, idx // w), axis=1).astype(numpy.float64)
+    x_up, x_down = flat[rows, numpy.minimum(idx + 1, hw - 1)], flat[rows, idx - 1]
+    y_up = flat[rows, 4095] if any(idx + w >= 4096) else flat[rows, idx + w]
+    y_down = flat[rows, 0] if any(idx - w <= 0) else flat[rows, idx - w]
+    preds += numpy.sign(numpy.stack((x_up - x_down, y_up - y_down), axis=1)) * 0.25
+    return (preds + 0.5).reshape(b, n, 2)
+
+
 def patch_facexlib() -> None:
     """Apply the facexlib fixes described above (idempotent)."""
     awing = importlib.import_module("facexlib.alignment.awing_arch")
     if not isinstance(awing.np, _NumpyWithFloat):
         awing.np = _NumpyWithFloat("numpy")
+    awing.calculate_points = _awing_points
     recognition = importlib.import_module("facexlib.recognition")
     recognition.init_recognition_model = _init_recognition_model
