@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from resshift.errors import run_cli
 
@@ -49,7 +50,14 @@ def _metrics(args) -> int:
     from .metrics import evaluate
 
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
-    rows, notes = evaluate(args.pred, args.ref, names, device=args.device, batch_size=args.batch_size)
+    reference = None
+    if args.fid_stats:
+        import numpy as np
+
+        with np.load(args.fid_stats) as z:
+            reference = {"mu": z["mu"], "sigma": z["sigma"], "extractor": str(z["extractor"])}
+    rows, notes = evaluate(args.pred, args.ref, names, device=args.device, batch_size=args.batch_size,
+                           fid_reference=reference)
     for name, reason in notes["unavailable"].items():
         print(f"resshift-bench: warning: {name} unavailable: {reason}", file=sys.stderr)
     buf = io.StringIO()
@@ -82,6 +90,42 @@ def _data_list(args) -> int:
     return 0
 
 
+def _table(args) -> int:
+    from .tables import write
+
+    mapping = dict(kv.split("=", 1) for kv in args.dataset_map) if args.dataset_map else None
+    for path in write(args.number, args.results, args.out, mapping):
+        print(path)
+    return 0
+
+
+def _time(args) -> int:
+    from .timing import time_method, write_timing
+
+    record = time_method(args.method, device=args.device, batch_size=args.batch_size, size=args.size,
+                         repeats=args.repeats)
+    print(f"{record['method']}-{record['steps']}: {record['seconds_per_image']} s/image "
+          f"(batch {record['batch_size']}, {record['input']} -> {record['output']}, {record['device_name']}); "
+          f"params {record['params_trainable_M']} M trainable + {record['params_frozen_M']} M frozen")
+    print(write_timing(record, args.results))
+    return 0
+
+
+def _fid_stats(args) -> int:
+    import numpy as np
+
+    from resshift.imageio import list_images
+
+    from .metrics import FID_EXTRACTOR, features, inception, statistics
+
+    stats = statistics(features(list_images(args.folder), inception(args.device), device=args.device, progress=True))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, mu=stats["mu"], sigma=stats["sigma"], extractor=FID_EXTRACTOR, source=str(args.folder))
+    print(out)
+    return 0
+
+
 def _cuda() -> bool:
     try:
         import torch
@@ -109,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", required=True, help="CSV (one row per image); notes in OUT.json")
     m.add_argument("--device", default="cuda" if _cuda() else "cpu")
     m.add_argument("--batch-size", type=int, default=16)
+    m.add_argument("--fid-stats", help="reference statistics for fid_f (resshift-bench fid-stats)")
     m.set_defaults(func=_metrics)
 
     d = sub.add_parser("data", help="build test sets from datasets/<name>.yaml recipes")
@@ -123,6 +168,28 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--write-checksums", action="store_true", help="(maintainers) write datasets/checksums/<name>.sha256")
     b.set_defaults(func=_data_build)
     dsub.add_parser("list", help="list the recipes").set_defaults(func=_data_list)
+
+    t = sub.add_parser("table", help="build results/table<N>.{csv,md,tex} from per-image metric CSVs")
+    t.add_argument("number", type=int, choices=range(1, 8))
+    t.add_argument("--results", default="results")
+    t.add_argument("--out", help="output folder (default: --results)")
+    t.add_argument("--dataset-map", nargs="*", help="PAPER_SET=OUR_SET pairs (e.g. imagenet_test=demo_sr)")
+    t.set_defaults(func=_table)
+
+    tm = sub.add_parser("time", help="seconds per image and parameter counts of a method")
+    tm.add_argument("method")
+    tm.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    tm.add_argument("--batch-size", type=int, help="default 64 on GPU, 1 on CPU")
+    tm.add_argument("--size", type=int, default=64, help="input side (x4 SR: 64 -> 256)")
+    tm.add_argument("--repeats", type=int, default=3)
+    tm.add_argument("--results", default="results")
+    tm.set_defaults(func=_time)
+
+    fs = sub.add_parser("fid-stats", help="FID reference statistics of a folder (e.g. FFHQ) for fid_f")
+    fs.add_argument("folder")
+    fs.add_argument("--out", required=True, help=".npz with mu, sigma and the extractor's identity")
+    fs.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    fs.set_defaults(func=_fid_stats)
     return p
 
 

@@ -1,0 +1,326 @@
+"""Paper tables from per-image metric CSVs: ``results/table<N>.{csv,md,tex}``.
+
+The shape of each table is data (``bench/tables.yaml``): its rows (methods, steps), columns
+(dataset, subset, metric), and where the paper's numbers are (``bench/paper_tables/``). Each cell
+is the mean over images with a 95% bootstrap confidence interval (set metrics such as FID are
+one number). Runtime and parameter counts come from ``results/timing/<method>-<steps>.json``.
+A row that reproduces a paper row (released weights, the paper's own test data) gets the
+difference to the paper and a verdict against the stated tolerance; other rows are labelled
+and never set beside the paper's numbers.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from resshift.errors import ResShiftError
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SET_METRICS = ("fid_g", "fid_f")
+EXTRAS = ("runtime_s", "params_M", "params_frozen_M")
+
+
+def spec() -> dict:
+    return yaml.safe_load((HERE / "tables.yaml").read_text())
+
+
+def table_spec(n: int) -> dict:
+    tables = spec()["tables"]
+    if int(n) not in tables:
+        raise ResShiftError(f"no table {n}; tables: {', '.join(map(str, tables))}")
+    return tables[int(n)]
+
+
+def columns(t: dict) -> list[tuple[str, str | None, str]]:
+    """(dataset, subset, metric) of every column, in order."""
+    out = []
+    for group in t["columns"]:
+        for subset in group.get("subsets", [None]):
+            out += [(group["dataset"], subset, m) for m in group["metrics"]]
+    return out
+
+
+def column_name(t: dict, dataset: str, subset: str | None, metric: str) -> str:
+    multi = len(t["columns"]) > 1
+    label = spec()["labels"].get(metric, metric)
+    parts = ([dataset] if multi else []) + ([subset.capitalize()] if subset else []) + [label]
+    return "_".join(parts)
+
+
+# ----------------------------------------------------------------- paper numbers
+def paper_values(n: int) -> dict[int, dict[str, float]]:
+    """Row index -> {column name or extra: paper value}."""
+    t = table_spec(n)
+    labels = spec()["labels"]
+    with open(HERE / "paper_tables" / t["paper"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    out: dict[int, dict[str, float]] = {}
+    for i, r in enumerate(t["rows"]):
+        vals: dict[str, float] = {}
+        if t.get("paper_layout") == "masks":
+            for p in rows:
+                subset = p["mask"].lower()
+                metric = next((m for m, lab in labels.items() if lab == p["metric"]), p["metric"].lower())
+                if p.get(r["paper"]):
+                    vals[column_name(t, t["columns"][0]["dataset"], subset, metric)] = float(p[r["paper"]])
+        else:
+            keys = t["paper_key"]
+            match = next((p for p in rows if all(_same(p[k], v) for k, v in zip(keys, r["paper"]))), None)
+            if match is not None:
+                for group in t["columns"]:
+                    for m in group["metrics"]:
+                        src = group.get("paper_prefix", "") + labels.get(m, m)
+                        if match.get(src):
+                            vals[column_name(t, group["dataset"], None, m)] = float(match[src])
+                for extra in t.get("extra", []):
+                    if match.get(extra):
+                        vals[extra] = float(match[extra])
+        out[i] = vals
+    return out
+
+
+def _same(a: str, b) -> bool:
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return str(a) == str(b)
+
+
+# ----------------------------------------------------------------- our numbers
+def bootstrap_ci(values: np.ndarray, n: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean (seeded)."""
+    values = np.asarray(values, np.float64)
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (n, len(values)))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def metrics_csv(results: Path, dataset: str, method: str, steps: int) -> Path:
+    return results / "metrics" / dataset / f"{method}-{steps}.csv"
+
+
+def cell(results: Path, dataset: str, subset: str | None, metric: str, method: str, steps: int) -> dict | None:
+    """{mean, ci_low, ci_high, n} of one cell, or None when its metrics file or column is absent/empty."""
+    path = metrics_csv(results, dataset, method, steps)
+    if not path.is_file():
+        return None
+    if metric in SET_METRICS:
+        notes = path.with_name(path.name + ".json")
+        value = json.loads(notes.read_text()).get("set", {}).get(metric) if notes.is_file() else None
+        return None if value is None else {"mean": float(value), "ci_low": None, "ci_high": None, "n": None}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if subset and subset != "average":
+        manifest = results / "data" / dataset / "manifest.csv"
+        if not manifest.is_file():
+            raise ResShiftError(f"{manifest}: needed to split {dataset} by mask kind; build the dataset first")
+        with open(manifest, newline="") as f:
+            kinds = {r["sample"]: r.get("mask_kind") or r.get("p_kind") for r in csv.DictReader(f)}
+        rows = [r for r in rows if kinds.get(r["image"]) == subset]
+    vals = np.array([float(r[metric]) for r in rows if r.get(metric) not in (None, "")], np.float64)
+    if len(vals) == 0:
+        return None
+    lo, hi = bootstrap_ci(vals)
+    return {"mean": float(vals.mean()), "ci_low": lo, "ci_high": hi, "n": int(len(vals))}
+
+
+def timing(results: Path, method: str, steps: int) -> dict:
+    path = results / "timing" / f"{method}-{steps}.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def reproduction(results: Path, method: str, datasets: list[str]) -> str | None:
+    """None when the row reproduces the paper's; else why it does not."""
+    if "@" in method:
+        return "retrained by this workflow (not the released weights)"
+    for ds in datasets:
+        if ds.startswith("demo_"):
+            return "demo data"
+        build = results / "data" / ds / "build.json"
+        if not build.is_file():
+            return f"dataset {ds} not built"
+        info = json.loads(build.read_text())
+        recipe = yaml.safe_load((ROOT / "datasets" / f"{ds}.yaml").read_text()) if (ROOT / "datasets" / f"{ds}.yaml").is_file() else {}
+        if recipe.get("kind") != "folder" and "prebuilt" not in info:
+            return f"our own draws of {ds} (use the authors' prebuilt set to reproduce)"
+    return None
+
+
+def build(n: int, results: str | Path = "results", dataset_map: dict | None = None) -> dict:
+    """The table as rows of cells plus provenance (a dict ready to render)."""
+    results = Path(results)
+    t = table_spec(n)
+    tol = spec()["tolerances"]
+    dataset_map = dataset_map or {}
+    paper = paper_values(n)
+    cols = columns(t)
+    out_rows = []
+    for i, r in enumerate(t["rows"]):
+        method, steps = r["method"], int(r["steps"])
+        datasets = [dataset_map.get(d, d) for d, _, _ in cols]
+        why_not = reproduction(results, method, sorted(set(datasets)))
+        row = {"label": r["paper"] if isinstance(r["paper"], str) else " ".join(map(str, r["paper"])).strip(),
+               "method": method, "steps": steps, "reproduction": why_not is None, "note": why_not or "", "cells": {}}
+        for (ds, subset, metric), real_ds in zip(cols, datasets):
+            name = column_name(t, ds, subset, metric)
+            c = cell(results, real_ds, subset, metric, method, steps)
+            if c is not None and why_not is None and name in paper[i]:
+                c["paper"] = paper[i][name]
+                c["diff"] = c["mean"] - paper[i][name]
+                c["verdict"] = "match" if abs(c["diff"]) <= tol.get(metric, float("inf")) else "differs"
+            row["cells"][name] = c
+        tm = timing(results, method, steps)
+        for extra in t.get("extra", []):
+            v = {"runtime_s": tm.get("seconds_per_image"), "params_M": tm.get("params_trainable_M"),
+                 "params_frozen_M": tm.get("params_frozen_M")}[extra]
+            row["cells"][extra] = None if v is None else {"mean": float(v), "ci_low": None, "ci_high": None, "n": None}
+        out_rows.append(row)
+    names = [column_name(t, *c) for c in cols] + list(t.get("extra", []))
+    lower = {column_name(t, *c): _lower_better(c[2]) for c in cols}
+    lower.update({"runtime_s": True, "params_M": True, "params_frozen_M": True})
+    return {"table": int(n), "title": t["title"], "columns": names, "lower_better": lower, "rows": out_rows,
+            "paper": {i: v for i, v in paper.items()}, "provenance": provenance(results, t, out_rows, dataset_map)}
+
+
+def _lower_better(metric: str) -> bool:
+    from .metrics import get
+
+    return get(metric).lower_better
+
+
+def provenance(results: Path, t: dict, rows: list[dict], dataset_map: dict) -> dict:
+    import importlib.metadata as md
+
+    def sha(path: Path) -> str | None:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = ""
+    datasets = sorted({dataset_map.get(g["dataset"], g["dataset"]) for g in t["columns"]})
+    weights, devices = {}, set()
+    for r in rows:
+        for ds in datasets:
+            meta = results / "restored" / ds / f"{r['method']}-{r['steps']}" / "meta.json"
+            if meta.is_file():
+                m = json.loads(meta.read_text())
+                weights.update(m.get("weights_sha256") or {})
+                devices.add(m.get("device", ""))
+    versions = {}
+    for pkg in ("torch", "basicsr", "pyiqa", "torch-fidelity", "facexlib", "lpips", "numpy"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return {"git_commit": commit or "unknown", "config_sha256": sha(ROOT / "config" / "config.yaml"),
+            "dataset_manifests": {d: sha(results / "data" / d / "manifest.csv") for d in datasets},
+            "weights_sha256": weights, "devices": sorted(d for d in devices if d), "versions": versions}
+
+
+# ----------------------------------------------------------------- rendering
+def _ranks(table: dict) -> dict[str, dict[int, int]]:
+    """Column -> {row index: 1 (best) or 2 (second)} among rows with a value."""
+    out = {}
+    for col in table["columns"]:
+        vals = [(i, r["cells"].get(col)["mean"]) for i, r in enumerate(table["rows"]) if r["cells"].get(col)]
+        if not vals:
+            continue
+        order = sorted({v for _, v in vals}, reverse=not table["lower_better"].get(col, False))
+        out[col] = {i: order.index(v) + 1 for i, v in vals if order.index(v) < 2}
+    return out
+
+
+def _fmt(v: float | None, col: str) -> str:
+    if v is None:
+        return ""
+    digits = 2 if any(k in col for k in ("PSNR", "FID", "MUSIQ", "IDS", "LMD", "NIQE", "params")) else 4
+    return f"{v:.{digits}f}"
+
+
+def to_csv(table: dict) -> str:
+    import io
+
+    fields = ["method", "steps", "label", "reproduction", "note"]
+    for col in table["columns"]:
+        fields += [col, f"{col}_ci_low", f"{col}_ci_high", f"{col}_n", f"{col}_paper", f"{col}_diff", f"{col}_verdict"]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for r in table["rows"]:
+        row = {k: r[k] for k in ("method", "steps", "label", "reproduction", "note")}
+        for col in table["columns"]:
+            c = r["cells"].get(col) or {}
+            row.update({col: c.get("mean"), f"{col}_ci_low": c.get("ci_low"), f"{col}_ci_high": c.get("ci_high"),
+                        f"{col}_n": c.get("n"), f"{col}_paper": c.get("paper"), f"{col}_diff": c.get("diff"),
+                        f"{col}_verdict": c.get("verdict")})
+        w.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def to_markdown(table: dict) -> str:
+    ranks = _ranks(table)
+    arrows = {c: (" ↓" if table["lower_better"].get(c) else " ↑") for c in table["columns"]}
+    lines = [f"### Table {table['table']}: {table['title']}", "",
+             "| Method | Steps | " + " | ".join(c + arrows[c] for c in table["columns"]) + " |",
+             "|---|---|" + "---|" * len(table["columns"])]
+    for i, r in enumerate(table["rows"]):
+        cells = []
+        for col in table["columns"]:
+            c = r["cells"].get(col)
+            text = _fmt(c["mean"] if c else None, col)
+            if c and c.get("ci_low") is not None and c.get("ci_low") == c.get("ci_low"):
+                text += f" ({_fmt(c['ci_low'], col)}–{_fmt(c['ci_high'], col)})"
+            rank = ranks.get(col, {}).get(i)
+            text = f"**{text}**" if rank == 1 else f"<u>{text}</u>" if rank == 2 else text
+            if c and c.get("paper") is not None:
+                text += f" [paper {_fmt(c['paper'], col)}, {c['verdict']}]"
+            cells.append(text)
+        steps = "" if r["steps"] < 0 else str(r["steps"])
+        label = r["label"] + ("" if r["reproduction"] else "†")
+        lines.append(f"| {label} | {steps} | " + " | ".join(cells) + " |")
+    lines += ["", "Bold: best, underlined: second. Parentheses: 95% bootstrap interval. "
+              "† not a reproduction of the paper's row (no paper value shown): "
+              + "; ".join(sorted({f"{r['label']}: {r['note']}" for r in table["rows"] if r["note"]})),
+              "", "Provenance: " + json.dumps(table["provenance"], sort_keys=True)]
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(table: dict) -> str:
+    ranks = _ranks(table)
+    esc = (lambda s: s.replace("_", r"\_").replace("%", r"\%"))
+    lines = [r"\begin{tabular}{ll" + "c" * len(table["columns"]) + "}", r"\toprule",
+             "Method & Steps & " + " & ".join(esc(c) + (r" $\downarrow$" if table["lower_better"].get(c) else r" $\uparrow$")
+                                             for c in table["columns"]) + r" \\", r"\midrule"]
+    for i, r in enumerate(table["rows"]):
+        cells = []
+        for col in table["columns"]:
+            c = r["cells"].get(col)
+            text = _fmt(c["mean"] if c else None, col) or "--"
+            rank = ranks.get(col, {}).get(i)
+            cells.append(rf"\textbf{{{text}}}" if rank == 1 else rf"\underline{{{text}}}" if rank == 2 else text)
+        dagger = "" if r["reproduction"] else r"$^\dagger$"
+        steps = "" if r["steps"] < 0 else str(r["steps"])
+        lines.append(f"{esc(r['label'])}{dagger} & {steps} & " + " & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", f"% provenance: {json.dumps(table['provenance'], sort_keys=True)}"]
+    return "\n".join(lines) + "\n"
+
+
+def write(n: int, results: str | Path = "results", out_dir: str | Path | None = None,
+          dataset_map: dict | None = None) -> list[Path]:
+    from resshift.imageio import write_text
+
+    table = build(n, results, dataset_map)
+    out_dir = Path(out_dir or results)
+    return [write_text(to_csv(table), out_dir / f"table{n}.csv"),
+            write_text(to_markdown(table), out_dir / f"table{n}.md"),
+            write_text(to_latex(table), out_dir / f"table{n}.tex")]

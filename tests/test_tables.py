@@ -1,0 +1,122 @@
+"""Tables from fixture per-image CSVs: shape, best/second marks, verdicts, provenance; timing."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from bench import tables as T
+
+
+def _metrics(results, dataset, method, steps, cols, n=20, seed=0, shift=0.0, set_values=None):
+    rng = np.random.default_rng(seed)
+    path = results / "metrics" / dataset / f"{method}-{steps}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image", *cols])
+        for i in range(n):
+            w.writerow([f"img{i:03d}", *[cols[c] + shift + 0.01 * rng.standard_normal() for c in cols]])
+    if set_values:
+        path.with_name(path.name + ".json").write_text(json.dumps({"set": set_values}))
+
+
+def _dataset(results, name, prebuilt):
+    d = results / "data" / name
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "build.json").write_text(json.dumps({"recipe": name, **({"prebuilt": "/x"} if prebuilt else {})}))
+    (d / "manifest.csv").write_text("sample\n")
+
+
+def test_table2_marks_verdicts_and_provenance(tmp_path):
+    _dataset(tmp_path, "imagenet_test", prebuilt=True)
+    # ResShiftL reproduces the paper (25.02, 0.683, 0.208) within tolerance; LDM-15 does not
+    _metrics(tmp_path, "imagenet_test", "resshift", 4, {"psnr": 25.02, "ssim": 0.683, "lpips": 0.208}, n=200)
+    _metrics(tmp_path, "imagenet_test", "ldm", 15, {"psnr": 24.0, "ssim": 0.60, "lpips": 0.30})
+    _metrics(tmp_path, "imagenet_test", "bsrgan", -1, {"psnr": 24.42, "ssim": 0.659, "lpips": 0.259})
+    (tmp_path / "timing").mkdir()
+    (tmp_path / "timing" / "resshift-4.json").write_text(json.dumps(
+        {"seconds_per_image": 0.19, "params_trainable_M": 118.59, "params_frozen_M": 55.32}))
+    restored = tmp_path / "restored" / "imagenet_test" / "resshift-4"
+    restored.mkdir(parents=True)
+    (restored / "meta.json").write_text(json.dumps({"weights_sha256": {"v3.pth": "abc"}, "device": "cuda:0"}))
+    table = T.build(2, tmp_path)
+    assert table["columns"] == ["PSNR", "SSIM", "LPIPS", "runtime_s", "params_M", "params_frozen_M"]
+    assert [r["label"] for r in table["rows"]][-2:] == ["ResShift 15", "ResShiftL 4"]
+    row = table["rows"][-1]
+    assert row["reproduction"] and row["cells"]["PSNR"]["verdict"] == "match"
+    assert row["cells"]["PSNR"]["paper"] == 25.02 and abs(row["cells"]["PSNR"]["diff"]) < 0.05
+    lo, hi = row["cells"]["PSNR"]["ci_low"], row["cells"]["PSNR"]["ci_high"]
+    assert lo < row["cells"]["PSNR"]["mean"] < hi
+    assert row["cells"]["params_M"]["mean"] == 118.59
+    ldm = next(r for r in table["rows"] if r["method"] == "ldm" and r["steps"] == 15)
+    assert ldm["cells"]["PSNR"]["verdict"] == "differs"
+    assert table["rows"][0]["cells"]["PSNR"] is None                       # ESRGAN: no metrics file
+    assert table["provenance"]["weights_sha256"] == {"v3.pth": "abc"} and table["provenance"]["devices"] == ["cuda:0"]
+    assert "torch" in table["provenance"]["versions"] and table["provenance"]["dataset_manifests"]["imagenet_test"]
+    md = T.to_markdown(table)
+    assert "**25.02" in md and "<u>24.4" in md                             # best and second PSNR
+    assert "**0.20" in md                                                   # LPIPS: lower is better
+    tex = T.to_latex(table)
+    assert r"\textbf{25.02}" in tex and r"\underline{24.42}" in tex
+    paths = T.write(2, tmp_path)
+    assert [p.name for p in paths] == ["table2.csv", "table2.md", "table2.tex"]
+    rows = list(csv.DictReader(open(paths[0])))
+    assert len(rows) == 12 and rows[-1]["PSNR_verdict"] == "match"
+
+
+def test_rows_that_are_not_reproductions_get_no_paper_value(tmp_path):
+    _dataset(tmp_path, "imagenet_test", prebuilt=False)                    # our own draws
+    _metrics(tmp_path, "imagenet_test", "resshift", 4, {"psnr": 25.02, "ssim": 0.683, "lpips": 0.208})
+    table = T.build(2, tmp_path)
+    row = table["rows"][-1]
+    assert not row["reproduction"] and "prebuilt" in row["note"]
+    assert "paper" not in row["cells"]["PSNR"]
+    _metrics(tmp_path, "demo_sr", "resshift", 4, {"psnr": 21.0, "ssim": 0.5, "lpips": 0.4})
+    demo = T.build(2, tmp_path, dataset_map={"imagenet_test": "demo_sr"})
+    assert demo["rows"][-1]["note"] == "demo data" and demo["rows"][-1]["cells"]["PSNR"]["mean"] == pytest.approx(21, abs=0.01)
+    run = T.build(1, tmp_path)
+    assert all("retrained" in r["note"] for r in run["rows"])
+
+
+def test_inpainting_table_per_mask_kind(tmp_path):
+    d = tmp_path / "data" / "inpaint_imagenet_test"
+    d.mkdir(parents=True)
+    (d / "build.json").write_text(json.dumps({"prebuilt": "/x"}))
+    kinds = ["box", "irregular", "expand", "half"]
+    with open(d / "manifest.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["sample", "mask_kind"])
+        for i in range(40):
+            w.writerow([f"img{i:03d}", kinds[i // 10]])
+    path = tmp_path / "metrics" / "inpaint_imagenet_test" / "lama--1.csv"
+    path.parent.mkdir(parents=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image", "lpips", "clipiqa"])
+        for i in range(40):
+            w.writerow([f"img{i:03d}", 0.1 * (i // 10 + 1), 0.4])
+    table = T.build(4, tmp_path)
+    assert table["columns"][:2] == ["Box_LPIPS", "Box_CLIPIQA"] and table["columns"][-1] == "Average_CLIPIQA"
+    lama = next(r for r in table["rows"] if r["method"] == "lama")
+    assert lama["cells"]["Box_LPIPS"]["mean"] == pytest.approx(0.1)
+    assert lama["cells"]["Half_LPIPS"]["mean"] == pytest.approx(0.4)
+    assert lama["cells"]["Average_LPIPS"]["mean"] == pytest.approx(0.25)
+    assert lama["cells"]["Box_LPIPS"]["paper"] == 0.1158                   # LaMa's paper value
+
+
+def test_paper_values_of_every_table_load():
+    for n in range(1, 8):
+        values = T.paper_values(n)
+        assert any(values.values()), n
+    assert T.paper_values(6)[7]["FID-G"] == 17.84
+    assert T.paper_values(3)[11]["realset80_MUSIQ"] == 61.017
+
+
+def test_timing_record_counts_parameters(tmp_path):
+    from bench.timing import time_method, write_timing
+
+    rec = time_method("resshift_tiny", size=8, repeats=1, warmup=0)
+    assert rec["batch_size"] == 1 and rec["output"] == "32x32" and rec["seconds_per_image"] > 0
+    assert rec["params_trainable_M"] > 0 and rec["params_frozen_M"] == 0
+    assert json.loads(write_timing(rec, tmp_path).read_text())["method"] == "resshift_tiny"
