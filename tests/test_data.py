@@ -208,3 +208,37 @@ def test_training_pipelines_on_a_batch():
                        cfg={"box": {"margin": 2, "size": [8, 20]}, "irregular": {"max_len": 30, "max_width": 10}})
     assert m.shape == (64, 64) and p["kind"] in MASK_KINDS
     assert json.dumps(p)                                                        # parameters are recordable
+
+
+def test_manifest_parameters_in_range_over_many_samples(tmp_path):
+    """Build 150 samples of an imagenet_test-style set from a folder and check every drawn
+    parameter in manifest.csv against the recipe."""
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(150):
+        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(src / f"val_{i:04d}.png")
+    recipe = B.load_recipe("imagenet_test")
+    recipe["select"] = {"count": 150, "seed": 10000}
+    recipe["gt"] = {"resize_short": 32, "crop": 32}
+    cfg = recipe["degradation"]
+    out = B.build(recipe, source=src, out=tmp_path / "out", progress=False, log=lambda m: None)
+    rows = _rows(out)
+    assert len(rows) == 150 and len({r["seed"] for r in rows}) == 150          # one seed per sample
+    for r in rows:
+        if r["p_kernel"] == "sinc":
+            assert math.pi / 5 <= float(r["p_sinc_cutoff"]) <= math.pi
+        else:
+            assert r["p_kernel"] in cfg["kernel_list"]
+            assert all(cfg["blur_sigma"][0] <= float(r[k]) <= cfg["blur_sigma"][1] for k in ("p_sigma_x", "p_sigma_y"))
+        assert cfg["resize_range"][0] <= float(r["p_resize_scale"]) <= cfg["resize_range"][1]
+        if r["p_noise"] == "gaussian":
+            assert cfg["noise_range"][0] <= float(r["p_noise_sigma"]) <= cfg["noise_range"][1]
+        else:
+            assert cfg["poisson_scale_range"][0] <= float(r["p_noise_scale"]) <= cfg["poisson_scale_range"][1]
+        assert cfg["jpeg_range"][0] <= int(r["p_jpeg_quality"]) <= cfg["jpeg_range"][1]
+        assert cfg["final_jpeg_range"][0] <= int(r["p_final_jpeg_quality"]) <= cfg["final_jpeg_range"][1]
+    kinds = [r["p_kernel"] for r in rows]
+    assert 0.35 < kinds.count("iso") / len(kinds) < 0.75                         # iso/aniso 0.6/0.4 after sinc 0.1
+    with Image.open(out / "lq" / f"{rows[0]['sample']}.png") as im:
+        assert im.size == (8, 8)
