@@ -51,6 +51,10 @@ def _metrics(args) -> int:
 
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
     reference = None
+    if args.fid_ref:
+        from .metrics import reference_statistics
+
+        reference = reference_statistics(args.fid_ref, args.device)
     if args.fid_stats:
         import numpy as np
 
@@ -154,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--device", default="cuda" if _cuda() else "cpu")
     m.add_argument("--batch-size", type=int, default=16)
     m.add_argument("--fid-stats", help="reference statistics for fid_f (resshift-bench fid-stats)")
+    m.add_argument("--fid-ref", help="reference folder for fid_f (e.g. FFHQ); statistics are cached")
     m.set_defaults(func=_metrics)
 
     d = sub.add_parser("data", help="build test sets from datasets/<name>.yaml recipes")

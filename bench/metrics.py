@@ -189,6 +189,27 @@ def frechet(stats_a: dict, stats_b: dict) -> float:
     return float(fid_statistics_to_metric(stats_a, stats_b, verbose=False)["frechet_inception_distance"])
 
 
+def reference_statistics(folder, device="cpu", extractor=None, cache_dir=None) -> dict:
+    """FID statistics of a folder (e.g. FFHQ), cached under the extractor's identity and the
+    folder's file list (names and sizes)."""
+    import hashlib
+    from pathlib import Path
+
+    from resshift.imageio import list_images
+
+    files = list_images(folder)
+    key = hashlib.sha256((FID_EXTRACTOR + "\n" + "\n".join(f"{p.name}:{p.stat().st_size}" for p in files))
+                         .encode()).hexdigest()[:20]
+    cache = Path(cache_dir or W.resshift_bench_dir() / "fid_stats") / f"{key}.npz"
+    if cache.is_file():
+        with np.load(cache) as z:
+            return {"mu": z["mu"], "sigma": z["sigma"], "extractor": str(z["extractor"])}
+    stats = statistics(features(files, extractor or inception(device), device=device, progress=True))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, mu=stats["mu"], sigma=stats["sigma"], extractor=FID_EXTRACTOR, source=str(folder))
+    return {**stats, "extractor": FID_EXTRACTOR}
+
+
 @register("fid_g", lower_better=True, needs_ref=True, set_level=True,
           definition=f"FID of the restored set against the GT set; {FID_EXTRACTOR}")
 def _fid_g(device, extractor=None):
@@ -208,8 +229,8 @@ def _fid_f(device, extractor=None, reference_stats: dict | None = None):
     def score(pred_paths, stats=None):
         stats = stats or reference_stats
         if stats is None:
-            raise ResShiftError("fid_f needs reference statistics: resshift-bench fid-stats DIR")
-        if stats.get("extractor") not in (None, FID_EXTRACTOR):
+            raise ResShiftError("fid_f needs reference statistics: --fid-ref DIR or --fid-stats FILE")
+        if stats.get("extractor") != FID_EXTRACTOR:
             raise ResShiftError(f"reference statistics were made with {stats.get('extractor')!r}, "
                                 f"not {FID_EXTRACTOR!r}; recompute them from the folder")
         return frechet(statistics(features(pred_paths, ext, device=device)), stats)

@@ -1,7 +1,8 @@
 """Every weight file the harness's metrics need: file, where its library looks for it, URL.
 
-The libraries download on first use (pyiqa into ``$TORCH_HOME/hub/pyiqa``, torchvision and
-torch-fidelity into ``$TORCH_HOME/hub/checkpoints``, facexlib into its ``model_rootpath``).
+The libraries download on first use (pyiqa into ``$TORCH_HOME/hub/pyiqa`` and CLIP into
+``$TORCH_HOME/hub/clip``, torchvision and torch-fidelity into ``$TORCH_HOME/hub/checkpoints``,
+facexlib into its ``model_rootpath``).
 ``fetch`` triggers those downloads where the network allows; offline, a metric whose files are
 missing is reported unavailable with this table's information instead of hanging.
 """
@@ -39,12 +40,13 @@ class WeightFile:
     name: str
     file: str
     url: str
-    where: str            # "pyiqa" | "torchvision" | "facexlib" | "resshift"
+    where: str            # "pyiqa" | "torchvision" | "clip" | "facexlib" | "resshift"
     used_by: tuple[str, ...]
 
     @property
     def folder(self) -> Path:
         return {"pyiqa": lambda: torch_hub() / "pyiqa", "torchvision": lambda: torch_hub() / "checkpoints",
+                "clip": lambda: torch_hub() / "clip",
                 "facexlib": facexlib_dir, "resshift": resshift_bench_dir}[self.where]()
 
     @property
@@ -63,7 +65,7 @@ METRIC_WEIGHTS = {w.name: w for w in [
     WeightFile("musiq_koniq", "musiq_koniq_ckpt-e95806b9.pth", HF + "musiq_koniq_ckpt-e95806b9.pth", "pyiqa", ("musiq",)),
     WeightFile("clip_rn50", "RN50.pt",
                "https://openaipublic.azureedge.net/clip/models/afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt",
-               "pyiqa", ("clipiqa",)),
+               "clip", ("clipiqa",)),
     WeightFile("inception_fid", "weights-inception-2015-12-05-6726825d.pth",
                "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
                "torchvision", ("fid_g", "fid_f")),

@@ -130,7 +130,9 @@ def test_fid_plumbing_with_a_small_network(tmp_path):
 
     expected = ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * linalg.sqrtm(s1 @ s2).real)
     assert score(a, b) == pytest.approx(expected, rel=1e-4)
-    stats = {**M.statistics(fb), "extractor": M.FID_EXTRACTOR}
+    stats = M.reference_statistics(tmp_path / "b", extractor=extractor, cache_dir=tmp_path / "cache")
+    assert len(list((tmp_path / "cache").iterdir())) == 1                  # cached under the extractor id
+    assert M.reference_statistics(tmp_path / "b", extractor=None, cache_dir=tmp_path / "cache")["extractor"] == M.FID_EXTRACTOR
     assert M.get("fid_f").build("cpu", extractor=extractor)(a, stats) == pytest.approx(expected, rel=1e-4)
     with pytest.raises(Exception, match="recompute"):
         M.get("fid_f").build("cpu", extractor=extractor)(a, {**stats, "extractor": "other"})
@@ -171,6 +173,28 @@ def test_pyiqa_metrics_with_random_weights_equal_pyiqa(name, opts, tmp_path, mon
     with torch.no_grad():
         direct = score.net(pred, gt) if name.startswith("lpips") else score.net(pred)
     assert torch.allclose(ours, direct.reshape(-1).double())
+
+
+def test_lpips_vgg_and_clipiqa_with_random_weights_equal_pyiqa(tmp_path, monkeypatch):
+    """Random weights of the real networks: torchvision's VGG16 file where pyiqa's LPIPS-VGG
+    reads it, and pyiqa's own CLIP RN50 built from a random state dict (pyiqa's loader cannot
+    read a plain state-dict file after its TorchScript attempt, so its ``load`` is replaced)."""
+    import torchvision
+    from pyiqa.archs import clip_model, clipiqa_arch
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(torchvision.models.vgg16().state_dict(), tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth")
+    state = clip_model.CLIP(1024, 224, (3, 4, 6, 3), 64, None, 77, 49408, 512, 8, 12).state_dict()
+    monkeypatch.setattr(clipiqa_arch, "load", lambda name, device, **k: clip_model.build_model(state).to(device).float())
+    pred, gt = _images(2, 64)
+    for name, needs_ref in (("lpips-vgg", True), ("clipiqa", False)):
+        score = M._pyiqa_scorer(name, needs_ref, **({"pretrained": False} if needs_ref else {}))("cpu")
+        ours = score(pred, gt) if needs_ref else score(pred)
+        with torch.no_grad():
+            direct = score.net(pred, gt) if needs_ref else score.net(pred)
+        assert torch.allclose(ours, direct.reshape(-1).double()), name
 
 
 def test_missing_weights_give_an_empty_cell_and_a_note(tmp_path, monkeypatch):
