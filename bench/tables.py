@@ -11,6 +11,7 @@ and never set beside the paper's numbers.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import subprocess
@@ -27,7 +28,9 @@ SET_METRICS = ("fid_g", "fid_f")
 EXTRAS = ("runtime_s", "params_M", "params_frozen_M")
 
 
+@functools.lru_cache(maxsize=1)
 def spec() -> dict:
+    """The table specifications (read once; treat as read-only)."""
     return yaml.safe_load((HERE / "tables.yaml").read_text())
 
 

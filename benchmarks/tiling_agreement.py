@@ -59,6 +59,11 @@ def main() -> int:
     print(f"untiled {t1 - t0:.1f} s, tiled {t2 - t1:.1f} s")
     print(f"max |tiled - untiled| (8-bit levels): {diff.max().item():.0f} overall, "
           f"{diff[m:-m, m:-m].max().item():.0f} beyond {m} px of the borders; mean {diff.mean().item():.3f}")
+    for mm in (16, 32, 48, 64, 96):
+        inner = diff[mm:-mm, mm:-mm]
+        where = divmod(int(inner.argmax()), inner.shape[1])
+        print(f"  beyond {mm:>3} px: max {inner.max().item():.0f} at (y, x) = ({where[0] + mm}, {where[1] + mm}); "
+              f"{(inner > 2).float().mean().item() * 100:.3f}% of pixels differ by more than 2")
     print(f"mean gradient at tile borders / whole image: x {ratios[0]:.3f}, y {ratios[1]:.3f}")
     return 0
 

