@@ -47,6 +47,14 @@ def _weights(args) -> int:
     return 0
 
 
+def _train(args) -> int:
+    from .train import train
+
+    path = train(args.config, args.out, max_iters=args.max_iters, resume=args.resume, device=args.device)
+    print(path)
+    return 0
+
+
 def _demo(args) -> int:
     from .demo import run_demo
 
@@ -95,6 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("action", choices=["list", "download", "import"])
     w.add_argument("names", nargs="*")
     w.set_defaults(func=_weights)
+
+    t = sub.add_parser("train", help="train a configuration (resumable); see resshift.train")
+    t.add_argument("--config", required=True, help="configuration name (e.g. tiny) or YAML path")
+    t.add_argument("--out", required=True, help="run folder: checkpoints/, log.csv")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pth")
+    t.add_argument("--max-iters", type=int, help="stop after this iteration (resume later)")
+    t.add_argument("--device", default="cpu")
+    t.set_defaults(func=_train)
 
     d = sub.add_parser("demo", help="train the tiny model on packaged images and restore a held-out one")
     d.add_argument("-o", "--output", default="results/demo")

@@ -113,15 +113,24 @@ def tile_grid(h: int, w: int, tile: int | None, overlap: int, unit: int = 1) -> 
     return [(r, c) for r in tile_spans(h, tile, overlap, unit) for c in tile_spans(w, tile, overlap, unit)]
 
 
+EDGE_DEAD = 0.25     # the outer quarter of an overlap gets (almost) no weight: networks err near tile edges
+
+
 def _ramp(n: int, before: int, after: int) -> torch.Tensor:
-    """1-D weights: raised-cosine ramps over the overlaps (near 0 at a tile edge that has a
-    neighbour, 1 inside); a side without a neighbour keeps weight 1 up to its edge."""
+    """1-D weights: across an overlap with a neighbour, ~0 over its outer quarter (the tile's
+    edge, where the network sees zero padding instead of the image), then a raised-cosine rise
+    to 1; a side without a neighbour keeps weight 1 up to its edge. Never exactly 0."""
     w = torch.ones(n, dtype=torch.float64)
     i = torch.arange(n, dtype=torch.float64)
+
+    def rise(dist: torch.Tensor, overlap: int) -> torch.Tensor:
+        x = ((dist / overlap - EDGE_DEAD) / (1 - 2 * EDGE_DEAD)).clamp(0, 1)
+        return (0.5 - 0.5 * torch.cos(math.pi * x)).clamp(min=1e-4)
+
     if before > 0:
-        w = torch.minimum(w, 0.5 - 0.5 * torch.cos(math.pi * ((i + 0.5) / before).clamp(max=1)))
+        w = torch.minimum(w, rise(i + 0.5, before))
     if after > 0:
-        w = torch.minimum(w, 0.5 - 0.5 * torch.cos(math.pi * ((n - i - 0.5) / after).clamp(max=1)))
+        w = torch.minimum(w, rise(n - i - 0.5, after))
     return w
 
 

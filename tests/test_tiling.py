@@ -26,7 +26,8 @@ def test_feather_ramps_only_towards_neighbours():
     assert w.shape == (32, 32) and (w > 0).all() and w.max() == 1
     assert w[0, 20] == 1 and w[31, 20] < 0.01                   # bottom edge has a neighbour, top none
     assert w[20, 0] < 0.01 and w[20, 31] == 1                   # left edge has a neighbour, right none
-    assert torch.all(w[20, 1:8] > w[20, :7])                    # rising towards the inside
+    assert torch.all(w[20, 1:8] >= w[20, :7]) and w[20, 7] > 0.5 > w[20, 1]   # rising towards the inside
+    assert w[20, :2].max() < 0.01                               # the outer quarter of the overlap: ~0
 
 
 def test_noise_field_depends_on_position_not_canvas():

@@ -1,0 +1,88 @@
+"""The trainer: loss goes down, resume is exact, bad checkpoints and non-finite losses."""
+import copy
+
+import pytest
+import torch
+
+from resshift.config import load_config
+from resshift.errors import ResShiftError
+from resshift.train import lr_factor, train
+
+
+def _cfg(iterations=6, **train):
+    cfg = copy.deepcopy(load_config("tiny"))
+    cfg["data"] = {"kind": "packaged", "crop": 16}
+    cfg["train"].update(batch_size=4, micro_batch=2, iterations=iterations, lr=2e-3, lr_min=2e-4,
+                        warmup_iterations=1, checkpoint_every=3, seed=0, **train)
+    return cfg
+
+
+def _weights(path):
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def test_lr_schedule_warms_up_then_decays():
+    f = [lr_factor(i, 10, 100, 0.1) for i in range(100)]
+    assert f[0] == 0.1 and f[9] == 1.0 and f[10] == 1.0 and abs(f[-1] - 0.1) < 1e-3
+    assert all(a >= b for a, b in zip(f[10:], f[11:]))
+
+
+def test_a_few_iterations_lower_the_loss(tmp_path):
+    cfg = _cfg(iterations=30)
+    cfg["data"]["images"] = ["astronaut"]
+    train(cfg, tmp_path, progress=False, log=lambda m: None)
+    rows = (tmp_path / "log.csv").read_text().splitlines()[1:]
+    losses = [float(r.split(",")[1]) for r in rows]
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5
+
+
+def test_resume_gives_the_same_weights(tmp_path):
+    straight = _weights(train(_cfg(), tmp_path / "a", progress=False, log=lambda m: None))
+    train(_cfg(), tmp_path / "b", max_iters=3, progress=False, log=lambda m: None)
+    resumed = _weights(train(_cfg(), tmp_path / "b", resume=True, progress=False, log=lambda m: None))
+    assert resumed["iteration"] == straight["iteration"] == 6
+    for key in straight["unet"]:
+        assert torch.equal(straight["unet"][key], resumed["unet"][key]), key
+        assert torch.equal(straight["ema"][key], resumed["ema"][key]), key
+
+
+def test_bad_checkpoints_are_clear_errors(tmp_path):
+    (tmp_path / "checkpoints").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "last.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(ResShiftError, match="not a readable training checkpoint"):
+        train(_cfg(), tmp_path, resume=True, progress=False, log=lambda m: None)
+    train(_cfg(iterations=3), tmp_path / "other", progress=False, log=lambda m: None)
+    cfg = _cfg()
+    cfg["unet"]["params"]["model_channels"] = 64
+    with pytest.raises(ResShiftError, match="other network or diffusion settings"):
+        train(cfg, tmp_path / "other", resume=True, progress=False, log=lambda m: None)
+
+
+def test_non_finite_losses_are_skipped_then_stop(tmp_path, monkeypatch):
+    from resshift import diffusion as D
+
+    real = D.ResShiftDiffusion.training_losses
+    calls = {"n": 0}
+
+    def sometimes_nan(self, *a, **k):
+        out = real(self, *a, **k)
+        calls["n"] += 1
+        if calls["n"] in (3, 4):                  # both micro-batches of iteration 2
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    monkeypatch.setattr(D.ResShiftDiffusion, "training_losses", sometimes_nan)
+    logs = []
+    train(_cfg(), tmp_path / "a", progress=False, log=logs.append)
+    assert any("non-finite" in m and "iteration 1" in m for m in logs)
+    rows = (tmp_path / "a" / "log.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[-1] for r in rows] == ["0", "1", "0", "0", "0", "0"]
+
+    def always_inf(self, *a, **k):
+        out = real(self, *a, **k)
+        out["loss"] = out["loss"] * float("inf")
+        return out
+
+    monkeypatch.setattr(D.ResShiftDiffusion, "training_losses", always_inf)
+    with pytest.raises(ResShiftError, match="non-finite losses in a row"):
+        train(_cfg(iterations=10), tmp_path / "b", progress=False, log=lambda m: None)
