@@ -332,7 +332,7 @@ def _restore_files(images, masks, output, *, model, device, precision, seed, til
                      "torch.Generator(cpu).manual_seed(sha256 of repr((seed, stem, k, by, bx)))",
         "noise_block": NOISE_BLOCK, "weights_sha256": model.weights, "device": str(device), "precision": precision,
         "tile": tile, "tile_overlap": overlap if tile else None, "tile_norm": tile_norm if tile else None,
-        "blending": "raised-cosine feather",
+        "blending": "feathered: ~0 on the outer quarter of each overlap, then raised cosine",
         "batch_size": batch_size, "resshift_version": __version__, "torch_version": torch.__version__,
         "images": records, "errors": report.errors,
     }
