@@ -9,7 +9,9 @@ Checkpoints (``checkpoints/iter_<N>.pth`` and ``last.pth``, written atomically) 
 EMA, optimiser, LR schedule, iteration, RNG states and the configuration.
 
 Data (``config["data"]``): ``packaged`` (images inside installed packages, the demo's default)
-degraded by bicubic x``sf`` downsampling, or ``paired`` folders (``gt``, ``lq``).
+degraded by bicubic x``sf`` downsampling, or ``paired`` folders (``gt``, ``lq``). With
+``train.validate_every`` the EMA weights restore held-out pairs (``config["validation"]``) and
+their PSNR on Y goes to ``validation.csv``.
 """
 from __future__ import annotations
 
@@ -86,6 +88,44 @@ class PairSource:
         return hq_t, (torch.stack(lq) if lq else self._down(hq_t, sf))
 
 
+def validation_pairs(cfg: dict, sf: int) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(name, HQ, LQ) held-out pairs: ``config["validation"]`` packaged images (centre crops of
+    ``crop`` px, bicubic x``sf``) or a paired folder (``gt``, ``lq``)."""
+    from .demo import TEST_IMAGES, bicubic_down, packaged_image
+
+    val = cfg.get("validation") or {}
+    if val.get("gt"):
+        from .imageio import list_images, read_image
+
+        gt = {p.stem: p for p in list_images(val["gt"])}
+        lq = {p.stem: p for p in list_images(val["lq"])}
+        return [(s, read_image(gt[s])[0][None], read_image(lq[s])[0][None]) for s in sorted(set(gt) & set(lq))]
+    out, crop = [], int(val.get("crop", 128))
+    for name in val.get("images", TEST_IMAGES):
+        img = packaged_image(name)
+        top, left = (img.shape[1] - crop) // 2, (img.shape[2] - crop) // 2
+        hq = img[None, :, top:top + crop, left:left + crop]
+        out.append((name, hq, bicubic_down(hq, sf)))
+    return out
+
+
+def validate(model, net: torch.nn.Module, pairs, seed: int, device) -> dict[str, float]:
+    """Mean PSNR on Y (basicsr's definition) of ``net`` (e.g. the EMA) restoring the pairs."""
+    from .demo import psnr_y
+    from .sampling import NoiseField, pad_to_multiple, sample
+
+    unet, model.unet = model.unet, net
+    try:
+        scores = []
+        for name, hq, lq in pairs:
+            padded, (h, w) = pad_to_multiple(lq.to(device), model.size_multiple)
+            out = sample(model, padded, NoiseField(seed, [name]))[..., : h * model.sf, : w * model.sf]
+            scores.append(psnr_y(out.cpu(), hq))
+    finally:
+        model.unet = unet
+    return {"psnr_y": float(np.mean(scores))}
+
+
 def _atomic_save(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -128,6 +168,7 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
     if batch % micro:
         raise ResShiftError(f"train.batch_size {batch} is not a multiple of train.micro_batch {micro}")
     every = int(tcfg.get("checkpoint_every", max(1, total // 4)))
+    val_every = int(tcfg.get("validate_every", 0))
     out = Path(out_dir)
     dev = torch.device(device)
 
@@ -166,6 +207,10 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
     if new_log:
         writer.writerow(["iteration", "loss", "lr", "seconds", "skipped"])
     nonfinite = 0
+    pairs = validation_pairs(cfg, model.sf) if val_every else []
+    val_path = out / "validation.csv"
+    if val_every and (start == 0 or not val_path.is_file()):
+        val_path.write_text("iteration,psnr_y\n")
     bar = tqdm(range(start, stop_at), initial=start, total=stop_at, desc=f"training {cfg['name']}",
                disable=not progress)
     t0 = time.time()
@@ -208,6 +253,11 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
         writer.writerow([it + 1, f"{total_loss:.6f}", f"{sched.get_last_lr()[0]:.3e}", f"{time.time() - t0:.2f}",
                          int(skipped)])
         bar.set_postfix(loss=f"{total_loss:.4f}")
+        if val_every and (it + 1) % val_every == 0:
+            scores = validate(model, ema, pairs, seed, dev)
+            with open(val_path, "a") as f:
+                f.write(f"{it + 1},{scores['psnr_y']:.4f}\n")
+            log(f"iteration {it + 1}: validation PSNR-Y (EMA) {scores['psnr_y']:.2f} dB")
         if (it + 1) % every == 0 or it + 1 == stop_at:
             state = {"unet": net.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
                      "scheduler": sched.state_dict(), "iteration": it + 1, "config": cfg,

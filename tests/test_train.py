@@ -86,3 +86,14 @@ def test_non_finite_losses_are_skipped_then_stop(tmp_path, monkeypatch):
     monkeypatch.setattr(D.ResShiftDiffusion, "training_losses", always_inf)
     with pytest.raises(ResShiftError, match="non-finite losses in a row"):
         train(_cfg(iterations=10), tmp_path / "b", progress=False, log=lambda m: None)
+
+
+def test_validation_is_logged(tmp_path):
+    cfg = _cfg(iterations=4, validate_every=2)
+    cfg["validation"] = {"images": ["chelsea"], "crop": 32}
+    logs = []
+    train(cfg, tmp_path, progress=False, log=logs.append)
+    rows = (tmp_path / "validation.csv").read_text().splitlines()
+    assert rows[0] == "iteration,psnr_y" and [r.split(",")[0] for r in rows[1:]] == ["2", "4"]
+    assert all(5 < float(r.split(",")[1]) < 60 for r in rows[1:])
+    assert any("validation PSNR-Y" in m for m in logs)
