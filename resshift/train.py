@@ -1,7 +1,8 @@
 """Training ResShift (Eq. 10; Eq. 11 adds LPIPS through the decoder for ResShiftL), resumable.
 
 ``train(config, out_dir, max_iters=None, resume=False)``: AdamW, linear warm-up then cosine
-decay, gradient accumulation over micro-batches, EMA of the weights, gradient clipping, and a
+decay, gradient accumulation over micro-batches, EMA of the weights, mixed precision
+(``train.amp``: bf16, or fp16 with a gradient scaler on CUDA), gradient clipping, and a
 guard that skips a non-finite loss (logged) and stops after repeated ones. Every batch, timestep
 and noise draw comes from a generator seeded by (seed, iteration), so a run resumed from a
 checkpoint continues exactly as if it had not stopped (on the CPU the weights are identical).
@@ -15,6 +16,7 @@ their PSNR on Y goes to ``validation.csv``.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import math
@@ -171,6 +173,15 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
     val_every = int(tcfg.get("validate_every", 0))
     out = Path(out_dir)
     dev = torch.device(device)
+    amp = tcfg.get("amp") or "fp32"
+    amp = {True: "bf16"}.get(amp, amp)
+    if amp not in ("fp32", "bf16", "fp16"):
+        raise ResShiftError(f"train.amp {amp!r}: use false, bf16 or fp16")
+    if amp == "fp16" and dev.type != "cuda":
+        raise ResShiftError("train.amp fp16 needs a CUDA device; use bf16 or false on the CPU")
+    autocast = (torch.autocast(dev.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+                if amp != "fp32" else contextlib.nullcontext())
+    scaler = torch.amp.GradScaler(dev.type, enabled=amp == "fp16")
 
     torch.manual_seed(seed)
     model = build_model(cfg, checkpoint=False, autoencoder_checkpoint=None if cfg.get("autoencoder") else False)
@@ -190,6 +201,8 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
         ema.load_state_dict(ckpt["ema"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
         start = int(ckpt["iteration"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         np.random.set_state(ckpt["rng"]["numpy"])
@@ -225,11 +238,12 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
         for k in range(0, batch, micro):
             sl = slice(k, k + micro)
             lq11 = lq[sl].to(dev) * 2 - 1
-            losses = diffusion.training_losses(net, hq[sl].to(dev) * 2 - 1, lq11, t[sl].to(dev),
-                                               autoencoder=model.autoencoder, noise=noise[sl].to(dev),
-                                               model_kwargs=model.model_kwargs(lq11))
-            loss = losses["loss"].mean() * (micro / batch)
-            loss.backward()
+            with autocast:
+                losses = diffusion.training_losses(net, hq[sl].to(dev) * 2 - 1, lq11, t[sl].to(dev),
+                                                   autoencoder=model.autoencoder, noise=noise[sl].to(dev),
+                                                   model_kwargs=model.model_kwargs(lq11))
+            loss = losses["loss"].float().mean() * (micro / batch)
+            scaler.scale(loss).backward()
             total_loss += loss.item()
         skipped = not math.isfinite(total_loss)
         if skipped:
@@ -242,8 +256,10 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
                                     "lower train.lr or check the data")
         else:
             nonfinite = 0
+            scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(net.parameters(), float(tcfg.get("grad_clip", 1.0)))
-            opt.step()
+            scaler.step(opt)
+            scaler.update()
             with torch.no_grad():
                 for pe, p in zip(ema.parameters(), net.parameters()):
                     pe.mul_(rate).add_(p.detach(), alpha=1 - rate)
@@ -260,7 +276,8 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
             log(f"iteration {it + 1}: validation PSNR-Y (EMA) {scores['psnr_y']:.2f} dB")
         if (it + 1) % every == 0 or it + 1 == stop_at:
             state = {"unet": net.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                     "scheduler": sched.state_dict(), "iteration": it + 1, "config": cfg,
+                     "scheduler": sched.state_dict(), "scaler": scaler.state_dict(), "iteration": it + 1,
+                     "config": cfg, "amp": amp,
                      "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                              "python": random.getstate()}}
             _atomic_save(state, out / "checkpoints" / f"iter_{it + 1:07d}.pth")

@@ -97,3 +97,11 @@ def test_validation_is_logged(tmp_path):
     assert rows[0] == "iteration,psnr_y" and [r.split(",")[0] for r in rows[1:]] == ["2", "4"]
     assert all(5 < float(r.split(",")[1]) < 60 for r in rows[1:])
     assert any("validation PSNR-Y" in m for m in logs)
+
+
+def test_bf16_autocast_trains_and_fp16_needs_cuda(tmp_path):
+    path = train(_cfg(iterations=3, amp="bf16"), tmp_path / "bf16", progress=False, log=lambda m: None)
+    ckpt = _weights(path)
+    assert ckpt["amp"] == "bf16" and all(torch.isfinite(v).all() for v in ckpt["unet"].values())
+    with pytest.raises(ResShiftError, match="fp16 needs a CUDA device"):
+        train(_cfg(amp="fp16"), tmp_path / "fp16", progress=False, log=lambda m: None)
