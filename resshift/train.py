@@ -1,6 +1,8 @@
 """Training ResShift (Eq. 10; Eq. 11 adds LPIPS through the decoder for ResShiftL), resumable.
 
-``train(config, out_dir, max_iters=None, resume=False)``: AdamW, linear warm-up then cosine
+``train(config, out_dir, max_iters=None, resume=False)``, on one device or under ``torchrun``
+(DistributedDataParallel; gloo on the CPU, NCCL on GPUs; each process takes its share of every
+global batch): AdamW, linear warm-up then cosine
 decay, gradient accumulation over micro-batches, EMA of the weights, mixed precision
 (``train.amp``: bf16, or fp16 with a gradient scaler on CUDA), gradient clipping, and a
 guard that skips a non-finite loss (logged) and stops after repeated ones. Every batch, timestep
@@ -173,6 +175,23 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
     val_every = int(tcfg.get("validate_every", 0))
     out = Path(out_dir)
     dev = torch.device(device)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = 0
+    if world > 1:                                  # launched by torchrun: one process per device
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        rank = dist.get_rank()
+        if dev.type == "cuda":
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+            torch.cuda.set_device(dev)
+    if batch % (world * micro):
+        raise ResShiftError(f"train.batch_size {batch} must split into {world} process(es) x micro-batches of {micro}")
+    local = batch // world
+    if rank != 0:
+        log = (lambda m: None)                      # noqa: E731 - only rank 0 reports
+        progress = False
     amp = tcfg.get("amp") or "fp32"
     amp = {True: "bf16"}.get(amp, amp)
     if amp not in ("fp32", "bf16", "fp16"):
@@ -189,6 +208,11 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
     if model.autoencoder is not None:
         model.autoencoder.to(dev)
     ema = copy.deepcopy(net).eval().requires_grad_(False)
+    ddp = net
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp = DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None)
     opt = torch.optim.AdamW(net.parameters(), lr=float(tcfg["lr"]), weight_decay=float(tcfg.get("weight_decay", 0.0)))
     min_ratio = float(tcfg.get("lr_min", tcfg["lr"])) / float(tcfg["lr"])
     warm = int(tcfg.get("warmup_iterations", 0))
@@ -215,11 +239,12 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
     log_path = out / "log.csv"
     out.mkdir(parents=True, exist_ok=True)
     new_log = not log_path.is_file() or start == 0
-    log_file = open(log_path, "w" if new_log else "a", newline="")
+    log_file = open(log_path if rank == 0 else os.devnull, "w" if new_log else "a", newline="")
     writer = csv.writer(log_file)
     if new_log:
         writer.writerow(["iteration", "loss", "lr", "seconds", "skipped"])
     nonfinite = 0
+    val_every = val_every if rank == 0 else 0
     pairs = validation_pairs(cfg, model.sf) if val_every else []
     val_path = out / "validation.csv"
     if val_every and (start == 0 or not val_path.is_file()):
@@ -235,16 +260,23 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
         noise = torch.randn((batch, *noise_shape), generator=gen)
         opt.zero_grad(set_to_none=True)
         total_loss = 0.0
-        for k in range(0, batch, micro):
+        for k in range(rank * local, (rank + 1) * local, micro):   # this process's share of the batch
             sl = slice(k, k + micro)
             lq11 = lq[sl].to(dev) * 2 - 1
-            with autocast:
-                losses = diffusion.training_losses(net, hq[sl].to(dev) * 2 - 1, lq11, t[sl].to(dev),
-                                                   autoencoder=model.autoencoder, noise=noise[sl].to(dev),
-                                                   model_kwargs=model.model_kwargs(lq11))
-            loss = losses["loss"].float().mean() * (micro / batch)
-            scaler.scale(loss).backward()
+            last_micro = k + micro >= (rank + 1) * local
+            sync = contextlib.nullcontext() if (world == 1 or last_micro) else ddp.no_sync()
+            with sync:
+                with autocast:
+                    losses = diffusion.training_losses(ddp, hq[sl].to(dev) * 2 - 1, lq11, t[sl].to(dev),
+                                                       autoencoder=model.autoencoder, noise=noise[sl].to(dev),
+                                                       model_kwargs=model.model_kwargs(lq11))
+                loss = losses["loss"].float().mean() * (micro / local)
+                scaler.scale(loss).backward()
             total_loss += loss.item()
+        if world > 1:                               # the mean over all processes, agreed by all
+            summed = torch.tensor([total_loss], dtype=torch.float64)
+            dist.all_reduce(summed)
+            total_loss = summed.item() / world
         skipped = not math.isfinite(total_loss)
         if skipped:
             nonfinite += 1
@@ -274,7 +306,7 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
             with open(val_path, "a") as f:
                 f.write(f"{it + 1},{scores['psnr_y']:.4f}\n")
             log(f"iteration {it + 1}: validation PSNR-Y (EMA) {scores['psnr_y']:.2f} dB")
-        if (it + 1) % every == 0 or it + 1 == stop_at:
+        if rank == 0 and ((it + 1) % every == 0 or it + 1 == stop_at):
             state = {"unet": net.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
                      "scheduler": sched.state_dict(), "scaler": scaler.state_dict(), "iteration": it + 1,
                      "config": cfg, "amp": amp,
@@ -284,4 +316,6 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
             _atomic_save(state, last)
             log_file.flush()
     log_file.close()
+    if world > 1:
+        dist.barrier()
     return last
