@@ -12,7 +12,9 @@ Checkpoints (``checkpoints/iter_<N>.pth`` and ``last.pth``, written atomically) 
 EMA, optimiser, LR schedule, iteration, RNG states and the configuration.
 
 Data (``config["data"]``): ``packaged`` (images inside installed packages, the demo's default)
-degraded by bicubic x``sf`` downsampling, or ``paired`` folders (``gt``, ``lq``). With
+degraded on the fly by bicubic x``sf`` downsampling or by ``data.degradation`` (a
+``resshift.data.degradations`` pipeline such as the test sets' ``realesrgan_first_order``, drawn
+per sample), or ``paired`` folders (``gt``, ``lq``). With
 ``train.validate_every`` the EMA weights restore held-out pairs (``config["validation"]``) and
 their PSNR on Y goes to ``validation.csv``.
 """
@@ -56,6 +58,13 @@ class PairSource:
         self.sf, self.crop = sf, int(data.get("crop", 64))
         self.kind = data["kind"]
         self._down = bicubic_down
+        self.degradation = data.get("degradation")          # None: bicubic; else a recipe-style dict
+        if self.degradation is not None:
+            from .data.degradations import DEGRADATIONS
+
+            if self.degradation.get("name") not in DEGRADATIONS:
+                raise ResShiftError(f"data.degradation {self.degradation.get('name')!r}: "
+                                    f"choose one of {', '.join(DEGRADATIONS)}")
         if self.kind == "packaged":
             self.images = [packaged_image(n) for n in data.get("images", TRAIN_IMAGES)]
         elif self.kind == "paired":
@@ -89,7 +98,19 @@ class PairSource:
                 lq.append(q[:, top:top + cl, left:left + cl])
                 hq.append(g[:, top * sf:(top + cl) * sf, left * sf:(left + cl) * sf])
         hq_t = torch.stack(hq)
-        return hq_t, (torch.stack(lq) if lq else self._down(hq_t, sf))
+        if lq:
+            return hq_t, torch.stack(lq)
+        if self.degradation is None:
+            return hq_t, self._down(hq_t, sf)
+        from .data.degradations import DEGRADATIONS
+
+        draw, apply = DEGRADATIONS[self.degradation["name"]]
+        out = []
+        for img in hq_t:                        # one numpy generator per sample, from this batch's
+            rng = np.random.default_rng(int(torch.randint(2 ** 62, (1,), generator=gen)))
+            arr = img.mul(255).round().div(255).permute(1, 2, 0).numpy().astype(np.float32)
+            out.append(torch.from_numpy(apply(arr, draw(rng, self.degradation), self.degradation)).permute(2, 0, 1))
+        return hq_t, torch.stack(out).float() / 255
 
 
 def validation_pairs(cfg: dict, sf: int) -> list[tuple[str, torch.Tensor, torch.Tensor]]:

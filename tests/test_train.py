@@ -141,3 +141,20 @@ def test_two_gloo_processes_match_one(tmp_path):
     assert losses[0][0] == losses[1][0]
     assert all(abs(a - b) <= 1e-3 * abs(a) for a, b in zip(*losses))
     assert diffs.median() < 1e-4 and diffs.max() <= 3 * cfg["train"]["lr"]
+
+
+def test_on_the_fly_degradation_from_a_recipe(tmp_path):
+    from bench.data import load_recipe
+    from resshift.train import PairSource
+
+    cfg = _cfg(iterations=2)
+    cfg["data"]["degradation"] = load_recipe("demo_sr")["degradation"]
+    src = PairSource(cfg, 4)
+    hq, lq = src.batch(3, torch.Generator().manual_seed(0))
+    assert hq.shape == (3, 3, 16, 16) and lq.shape == (3, 3, 4, 4) and 0 <= lq.min() and lq.max() <= 1
+    hq2, lq2 = src.batch(3, torch.Generator().manual_seed(0))
+    assert torch.equal(lq, lq2)                                  # same iteration seed, same LQ
+    train(cfg, tmp_path, progress=False, log=lambda m: None)
+    cfg["data"]["degradation"] = {"name": "nope"}
+    with pytest.raises(ResShiftError, match="data.degradation 'nope'"):
+        PairSource(cfg, 4)
