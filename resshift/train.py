@@ -151,6 +151,23 @@ def validate(model, net: torch.nn.Module, pairs, seed: int, device) -> dict[str,
     return {"psnr_y": float(np.mean(scores))}
 
 
+def _rng_state() -> dict:
+    """torch, numpy and Python RNG states in types that ``torch.load(weights_only=True)`` reads."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, py_gauss = random.getstate()
+    return {"torch": torch.get_rng_state(),
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
+            "python": [version, list(internal), py_gauss]}
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, py_gauss = state["python"]
+    random.setstate((version, tuple(internal), py_gauss))
+
+
 def _atomic_save(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -166,7 +183,7 @@ def _atomic_save(obj, path: Path) -> None:
 
 def load_training_checkpoint(path: Path, cfg: dict) -> dict:
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ResShiftError(f"{path}: not a readable training checkpoint ({str(exc).splitlines()[0]}); "
                             "delete it to start over or point --out elsewhere") from None
@@ -249,9 +266,7 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
         if ckpt.get("scaler"):
             scaler.load_state_dict(ckpt["scaler"])
         start = int(ckpt["iteration"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        np.random.set_state(ckpt["rng"]["numpy"])
-        random.setstate(ckpt["rng"]["python"])
+        _set_rng_state(ckpt["rng"])
         log(f"resumed from {last} at iteration {start}")
     elif resume:
         log(f"no checkpoint in {out / 'checkpoints'}; starting from iteration 0")
@@ -331,8 +346,7 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
             state = {"unet": net.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
                      "scheduler": sched.state_dict(), "scaler": scaler.state_dict(), "iteration": it + 1,
                      "config": cfg, "amp": amp,
-                     "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                             "python": random.getstate()}}
+                     "rng": _rng_state()}
             _atomic_save(state, out / "checkpoints" / f"iter_{it + 1:07d}.pth")
             _atomic_save(state, last)
             log_file.flush()

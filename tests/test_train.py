@@ -158,3 +158,13 @@ def test_on_the_fly_degradation_from_a_recipe(tmp_path):
     cfg["data"]["degradation"] = {"name": "nope"}
     with pytest.raises(ResShiftError, match="data.degradation 'nope'"):
         PairSource(cfg, 4)
+
+
+def test_training_checkpoint_restores_with_its_ema_weights(tmp_path):
+    """`resshift restore --checkpoint RUN/checkpoints/last.pth` loads the EMA weights."""
+    from resshift.config import build_model
+
+    last = train(_cfg(iterations=2), tmp_path, progress=False, log=lambda m: None)
+    model = build_model(_cfg(), checkpoint=last)
+    ema = torch.load(last, weights_only=True)["ema"]
+    assert all(torch.equal(model.unet.state_dict()[k], v) for k, v in ema.items())
