@@ -74,32 +74,27 @@ def _bgr255(x: torch.Tensor) -> list[np.ndarray]:
 
 
 # ----------------------------------------------------------------- basicsr metrics
-@register("psnr", lower_better=False, needs_ref=True,
-          definition="basicsr calculate_psnr, Y of YCbCr (BT.601), crop 0, 8-bit")
-def _psnr(device):
-    from resshift.compat import import_basicsr
+def _basicsr_fr(function_name: str):
+    """A full-reference basicsr metric on Y of YCbCr, no border crop, 8-bit inputs."""
+    def build(device):
+        from resshift.compat import import_basicsr
 
-    import_basicsr()
-    from basicsr.metrics.psnr_ssim import calculate_psnr
+        import_basicsr()
+        from basicsr.metrics import psnr_ssim
 
-    def score(pred, ref):
-        return torch.tensor([calculate_psnr(a, b, crop_border=0, test_y_channel=True)
-                             for a, b in zip(_bgr255(pred), _bgr255(ref))], dtype=torch.float64)
-    return score
+        fn = getattr(psnr_ssim, function_name)
+
+        def score(pred, ref):
+            return torch.tensor([fn(a, b, crop_border=0, test_y_channel=True)
+                                 for a, b in zip(_bgr255(pred), _bgr255(ref))], dtype=torch.float64)
+        return score
+    return build
 
 
-@register("ssim", lower_better=False, needs_ref=True,
-          definition="basicsr calculate_ssim, Y of YCbCr (BT.601), crop 0, 8-bit")
-def _ssim(device):
-    from resshift.compat import import_basicsr
-
-    import_basicsr()
-    from basicsr.metrics.psnr_ssim import calculate_ssim
-
-    def score(pred, ref):
-        return torch.tensor([calculate_ssim(a, b, crop_border=0, test_y_channel=True)
-                             for a, b in zip(_bgr255(pred), _bgr255(ref))], dtype=torch.float64)
-    return score
+register("psnr", lower_better=False, needs_ref=True,
+         definition="basicsr calculate_psnr, Y of YCbCr (BT.601), crop 0, 8-bit")(_basicsr_fr("calculate_psnr"))
+register("ssim", lower_better=False, needs_ref=True,
+         definition="basicsr calculate_ssim, Y of YCbCr (BT.601), crop 0, 8-bit")(_basicsr_fr("calculate_ssim"))
 
 
 @register("niqe", lower_better=True, needs_ref=False, definition="basicsr calculate_niqe, Y channel, crop 0")

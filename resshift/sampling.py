@@ -393,13 +393,3 @@ def sample(model: ResShiftModel, lq: torch.Tensor, noise: NoiseField, *, mask: t
 def passes(model: ResShiftModel, h: int, w: int, tile: int | None, overlap: int) -> int:
     """Network passes :func:`sample` makes for an (h, w) padded input (for progress bars)."""
     return len(tile_grid(h, w, tile, overlap, model.size_multiple)) * (model.steps + 2)
-
-
-def restore_padded(model: ResShiftModel, lq: torch.Tensor, mask: torch.Tensor | None = None,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
-    """Restore a (B, 3, h, w) LQ batch in [0, 1] of any size untiled: pad, sample, crop back."""
-    m = model.size_multiple
-    padded, (h, w) = pad_to_multiple(lq, m)
-    pmask = pad_to_multiple(mask, m)[0] if mask is not None else None
-    out = model.restore(padded, pmask, generator=generator)
-    return out[..., : h * model.sf, : w * model.sf]

@@ -102,8 +102,7 @@ class RealESRGANDegradation:
         if rng.random() < c["second_blur_prob"]:
             x = filter2D(x.contiguous(), kernels(True))
         sf = c["sf"]
-        scale_size = None
-        x = self._resize(x, rng, c["resize_prob2"], [r * 1.0 for r in c["resize_range2"]], scale_size)
+        x = self._resize(x, rng, c["resize_prob2"], c["resize_range2"])
         x = self._noise(x, rng, True)
         pulse = np.zeros((21, 21))
         pulse[10, 10] = 1
