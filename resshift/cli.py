@@ -48,9 +48,11 @@ def _weights(args) -> int:
 
 
 def _train(args) -> int:
+    from .config import apply_overrides, load_config
     from .train import train
 
-    path = train(args.config, args.out, max_iters=args.max_iters, resume=args.resume, device=args.device)
+    cfg = apply_overrides(load_config(args.config), args.set)
+    path = train(cfg, args.out, max_iters=args.max_iters, resume=args.resume, device=args.device)
     print(path)
     return 0
 
@@ -105,11 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(func=_weights)
 
     t = sub.add_parser("train", help="train a configuration (resumable); see resshift.train")
-    t.add_argument("--config", required=True, help="configuration name (e.g. tiny) or YAML path")
+    t.add_argument("--config", required=True,
+                   help="configuration name (v3, demo_realsr, table1_T15_p0.3_k2.0, ...) or YAML path")
     t.add_argument("--out", required=True, help="run folder: checkpoints/, log.csv")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pth")
     t.add_argument("--max-iters", type=int, help="stop after this iteration (resume later)")
     t.add_argument("--device", default="cpu")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a configuration key (YAML value), e.g. --set data.hq=/data/imagenet/train "
+                        "--set train.micro_batch=8; repeatable")
     t.set_defaults(func=_train)
 
     d = sub.add_parser("demo", help="train the tiny model on packaged images and restore a held-out one")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -24,8 +25,32 @@ def available() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("resshift.configs").iterdir() if p.name.endswith(".yaml"))
 
 
-def load_config(name_or_path: str | Path) -> dict:
-    """A configuration by name (``v3``, ``tiny``, ...) or from a YAML file."""
+TABLE1_NAME = re.compile(r"^(demo_)?table1_T(\d+)_p([0-9.]+)_k([0-9.]+)$")
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """Deep merge; a mapping with ``_replace: true`` replaces the base's mapping instead."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and value.get("_replace"):
+            out[key] = {k: v for k, v in value.items() if k != "_replace"}
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def table1_settings(cfg: dict) -> list[tuple[int, float, float]]:
+    """The (T, p, kappa) settings of Table I listed by a parameterised configuration."""
+    return [(int(t), float(p), float(k)) for t, p, k in cfg.get("grid", [])]
+
+
+def table1_name(prefix: str, steps: int, p: float, kappa: float) -> str:
+    return f"{prefix}_T{steps}_p{p}_k{kappa}"
+
+
+def _read_config(name_or_path: str | Path) -> dict:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml"):
         if not path.exists():
@@ -34,15 +59,58 @@ def load_config(name_or_path: str | Path) -> dict:
     else:
         res = resources.files("resshift.configs").joinpath(f"{name_or_path}.yaml")
         if not res.is_file():
-            raise ResShiftError(f"unknown configuration {str(name_or_path)!r}; known: {', '.join(available())}")
+            raise ResShiftError(f"unknown configuration {str(name_or_path)!r}; known: {', '.join(available())} "
+                                "(and table1_T<T>_p<p>_k<kappa>, demo_table1_T<T>_p<p>_k<kappa>)")
         text = res.read_text()
     try:
         cfg = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ResShiftError(f"{name_or_path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(cfg, dict):
+        raise ResShiftError(f"{name_or_path}: not a configuration (a YAML mapping)")
+    if cfg.get("base"):                              # inherit from another configuration
+        base = cfg.pop("base")
+        cfg = _merge(_read_config(base), cfg)
+    return cfg
+
+
+def load_config(name_or_path: str | Path) -> dict:
+    """A configuration by name (``v3``, ``tiny``, ``table1_T15_p0.3_k2.0``, ...) or from a YAML file.
+
+    ``table1_T<T>_p<p>_k<kappa>`` (paper sizes) and ``demo_table1_...`` (the tiny CPU version) are
+    the parameterised Table I configurations ``table1`` / ``demo_table1`` with that (T, p, kappa).
+    A ``base:`` key makes a file inherit another configuration's keys (deep merge).
+    """
+    m = TABLE1_NAME.match(str(name_or_path))
+    if m:
+        cfg = _read_config(f"{m.group(1) or ''}table1")
+        cfg["diffusion"].update(steps=int(m.group(2)), p=float(m.group(3)), kappa=float(m.group(4)))
+        cfg["name"] = str(name_or_path)
+    else:
+        cfg = _read_config(name_or_path)
     for key in ("name", "task", "diffusion", "unet"):
-        if not isinstance(cfg, dict) or key not in cfg:
+        if key not in cfg:
             raise ResShiftError(f"{name_or_path}: configuration lacks the key {key!r}")
+    return cfg
+
+
+def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
+    """``["train.lr=1e-4", "data.hq=/data/imagenet"]`` -> a copy of ``cfg`` with those keys set
+    (values read as YAML)."""
+    cfg = copy.deepcopy(cfg)
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ResShiftError(f"--set {item!r}: use KEY=VALUE, e.g. train.lr=1e-4")
+        node = cfg
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+            if not isinstance(node, dict):
+                raise ResShiftError(f"--set {item!r}: {part} is not a section")
+        node[parts[-1]] = yaml.safe_load(value)
     return cfg
 
 
@@ -61,8 +129,17 @@ def build_schedule(cfg: dict) -> ResShiftSchedule:
                             d.get("etas_end", 0.99), d.get("form", "released"))
 
 
-def build_diffusion(cfg: dict) -> ResShiftDiffusion:
+def build_diffusion(cfg: dict):
+    """ResShift's diffusion, or the eps-prediction LDM's (``diffusion.kind: eps``, resshift.ldm)."""
     d = cfg["diffusion"]
+    if d.get("kind", "resshift") == "eps":
+        from .ldm import EpsDiffusion
+
+        keys = ("train_steps", "beta_start", "beta_end", "beta_schedule", "sample_steps", "eta", "sf", "latent",
+                "scale_factor")
+        return EpsDiffusion(**{k: d[k] for k in keys if k in d})
+    if d.get("kind", "resshift") != "resshift":
+        raise ResShiftError(f"diffusion.kind {d['kind']!r}: use resshift or eps")
     return ResShiftDiffusion(build_schedule(cfg), sf=d.get("sf", 4), latent=d.get("latent", True),
                              normalize_input=d.get("normalize_input", True),
                              scale_factor=d.get("scale_factor", 1.0))
@@ -89,7 +166,8 @@ class ResShiftModel:
 
     @property
     def steps(self) -> int:
-        return self.diffusion.num_timesteps
+        """Sampling steps (T for ResShift; the DDIM steps for an eps model)."""
+        return getattr(self.diffusion, "sample_steps", self.diffusion.num_timesteps)
 
     @property
     def sf(self) -> int:

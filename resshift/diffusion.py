@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from .schedule import ResShiftSchedule
 
-__all__ = ["ResShiftDiffusion", "randn"]
+__all__ = ["ChainSpace", "ResShiftDiffusion", "randn"]
 
 
 def randn(like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -34,7 +34,38 @@ def _at(arr: np.ndarray, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return vals.view(-1, *([1] * (like.dim() - 1))).to(like.device)
 
 
-class ResShiftDiffusion:
+class ChainSpace:
+    """Where a diffusion chain runs: an autoencoder's latent space or pixels (``sf``,
+    ``scale_factor`` set by the subclass). Shared by ResShift and the eps-prediction LDM."""
+
+    sf: int = 4
+    scale_factor: float = 1.0
+
+    def upsample(self, lq: torch.Tensor) -> torch.Tensor:
+        """Bicubic upsampling of the LQ image by ``sf`` (torch bicubic, no antialias)."""
+        return lq if self.sf == 1 else F.interpolate(lq, scale_factor=self.sf, mode="bicubic")
+
+    def encode(self, x: torch.Tensor, autoencoder=None) -> torch.Tensor:
+        """Image in [-1, 1] -> chain space (latent before quantisation, or the image itself)."""
+        if autoencoder is None:
+            return x
+        dtype = next(autoencoder.parameters()).dtype
+        with torch.no_grad():
+            return (autoencoder.encode(x.to(dtype)) * self.scale_factor).to(x.dtype)
+
+    def decode(self, z: torch.Tensor, autoencoder=None) -> torch.Tensor:
+        """Chain space -> image (quantise, decode); not clamped."""
+        if autoencoder is None:
+            return z
+        dtype = next(autoencoder.parameters()).dtype
+        return autoencoder.decode((z / self.scale_factor).to(dtype)).to(z.dtype)
+
+    def condition(self, lq: torch.Tensor, autoencoder=None) -> torch.Tensor:
+        """y_0 in chain space: Enc(bicubic_up(LQ)) or bicubic_up(LQ)."""
+        return self.encode(self.upsample(lq), autoencoder)
+
+
+class ResShiftDiffusion(ChainSpace):
     """Utilities for training and sampling ResShift.
 
     Args:
@@ -103,30 +134,6 @@ class ResShiftDiffusion:
         if self.latent:
             return xt / torch.sqrt(_at(self.schedule.etas, t, xt) * self.kappa ** 2 + 1)
         return xt / (_at(self.schedule.sqrt_etas, t, xt) * self.kappa * 3 + 1)
-
-    # ----------------------------------------------------------------- autoencoder
-    def upsample(self, lq: torch.Tensor) -> torch.Tensor:
-        """Bicubic upsampling of the LQ image by ``sf`` (torch bicubic, no antialias)."""
-        return lq if self.sf == 1 else F.interpolate(lq, scale_factor=self.sf, mode="bicubic")
-
-    def encode(self, x: torch.Tensor, autoencoder=None) -> torch.Tensor:
-        """Image in [-1, 1] -> chain space (latent before quantisation, or the image itself)."""
-        if autoencoder is None:
-            return x
-        dtype = next(autoencoder.parameters()).dtype
-        with torch.no_grad():
-            return (autoencoder.encode(x.to(dtype)) * self.scale_factor).to(x.dtype)
-
-    def decode(self, z: torch.Tensor, autoencoder=None) -> torch.Tensor:
-        """Chain space -> image (quantise, decode); not clamped."""
-        if autoencoder is None:
-            return z
-        dtype = next(autoencoder.parameters()).dtype
-        return autoencoder.decode((z / self.scale_factor).to(dtype)).to(z.dtype)
-
-    def condition(self, lq: torch.Tensor, autoencoder=None) -> torch.Tensor:
-        """y_0 in chain space: Enc(bicubic_up(LQ)) or bicubic_up(LQ)."""
-        return self.encode(self.upsample(lq), autoencoder)
 
     # ----------------------------------------------------------------- reverse process
     def predict_x0(self, model: Callable, xt: torch.Tensor, t: torch.Tensor,

@@ -323,6 +323,9 @@ def sample(model: ResShiftModel, lq: torch.Tensor, noise: NoiseField, *, mask: t
     once (default: all); ``progress`` is called with the number of tile passes done.
     """
     diffusion, unet, ae = model.diffusion, model.unet, model.autoencoder
+    if getattr(diffusion, "kind", "resshift") != "resshift":
+        raise ResShiftError(f"{model.config['name']} is an eps-prediction model (diffusion.kind {diffusion.kind}); "
+                            "sample it with its DDIM sampler (ResShiftModel.restore), not ResShift's chain")
     b, _, h, w = lq.shape
     m = model.size_multiple
     if h % m or w % m:

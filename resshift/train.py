@@ -1,22 +1,25 @@
-"""Training ResShift (Eq. 10; Eq. 11 adds LPIPS through the decoder for ResShiftL), resumable.
+"""Training ResShift (Eq. 10; Eq. 11 adds LPIPS-VGG through the frozen decoder for ResShiftL),
+and, selected by ``diffusion.kind: eps``, the conventional eps-prediction LDM on the same
+backbone (:mod:`resshift.ldm`). Resumable.
 
 ``train(config, out_dir, max_iters=None, resume=False)``, on one device or under ``torchrun``
-(DistributedDataParallel; gloo on the CPU, NCCL on GPUs; each process takes its share of every
-global batch): AdamW, linear warm-up then cosine
-decay, gradient accumulation over micro-batches, EMA of the weights, mixed precision
-(``train.amp``: bf16, or fp16 with a gradient scaler on CUDA), gradient clipping, and a
-guard that skips a non-finite loss (logged) and stops after repeated ones. Every batch, timestep
-and noise draw comes from a generator seeded by (seed, iteration), so a run resumed from a
-checkpoint continues exactly as if it had not stopped (on the CPU the weights are identical).
-Checkpoints (``checkpoints/iter_<N>.pth`` and ``last.pth``, written atomically) hold the weights,
-EMA, optimiser, LR schedule, iteration, RNG states and the configuration.
+(DistributedDataParallel; gloo on the CPU, NCCL on GPUs; each process builds and trains on its
+share of every global batch): AdamW, linear warm-up then cosine decay, gradient accumulation over
+micro-batches, EMA of the weights, mixed precision (``train.amp``: bf16, or fp16 with a gradient
+scaler on CUDA), optional ``torch.compile`` (``train.compile``), gradient clipping, and a guard
+that skips a non-finite loss (logged) and stops after repeated ones.
 
-Data (``config["data"]``): ``packaged`` (images inside installed packages, the demo's default)
-degraded on the fly by bicubic x``sf`` downsampling or by ``data.degradation`` (a
-``resshift.data.degradations`` pipeline such as the test sets' ``realesrgan_first_order``, drawn
-per sample), or ``paired`` folders (``gt``, ``lq``). With
-``train.validate_every`` the EMA weights restore held-out pairs (``config["validation"]``) and
-their PSNR on Y goes to ``validation.csv``.
+Every sample, timestep and noise draw comes from a generator seeded by (seed, iteration, sample),
+so a resumed run continues exactly as if it had not stopped (on the CPU the weights are
+identical) and the data do not depend on the number of processes or prefetching workers
+(``data.workers``). Data: :mod:`resshift.data.sources` (packaged images, a folder of HQ images
+or paired folders; bicubic, Real-ESRGAN two-order, face, mixed-mask or test-set pipelines).
+
+Checkpoints (``checkpoints/iter_<N>.pth`` and ``last.pth``, written atomically) hold the weights,
+EMA, optimiser, gradient scaler, LR schedule, iteration, RNG states and the configuration.
+``log.csv`` has one row per iteration (also TensorBoard under ``tb/`` when it is installed);
+with ``train.validate_every`` the EMA weights restore held-out pairs (``config["validation"]``)
+and their PSNR on Y (and LPIPS when its weights are present) go to ``validation.csv``.
 """
 from __future__ import annotations
 
@@ -38,6 +41,8 @@ from .errors import ResShiftError
 from .sampling import seed_for
 
 NONFINITE_LIMIT = 5
+VGG16 = {"file": "vgg16-397923af.pth", "url": "https://download.pytorch.org/models/vgg16-397923af.pth",
+         "size": "528 MB"}
 
 
 def lr_factor(i: int, warmup: int, total: int, min_ratio: float) -> float:
@@ -48,75 +53,45 @@ def lr_factor(i: int, warmup: int, total: int, min_ratio: float) -> float:
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-class PairSource:
-    """Batches of (HQ, LQ) in [0, 1] for an iteration, from its own generator."""
-
-    def __init__(self, cfg: dict, sf: int):
-        from .demo import TRAIN_IMAGES, bicubic_down, packaged_image
-
-        data = cfg.get("data") or {"kind": "packaged"}
-        self.sf, self.crop = sf, int(data.get("crop", 64))
-        self.kind = data["kind"]
-        self._down = bicubic_down
-        self.degradation = data.get("degradation")          # None: bicubic; else a recipe-style dict
-        if self.degradation is not None:
-            from .data.degradations import DEGRADATIONS
-
-            if self.degradation.get("name") not in DEGRADATIONS:
-                raise ResShiftError(f"data.degradation {self.degradation.get('name')!r}: "
-                                    f"choose one of {', '.join(DEGRADATIONS)}")
-        if self.kind == "packaged":
-            self.images = [packaged_image(n) for n in data.get("images", TRAIN_IMAGES)]
-        elif self.kind == "paired":
-            from .imageio import list_images, read_image
-
-            gt = {p.stem: p for p in list_images(data["gt"])}
-            lq = {p.stem: p for p in list_images(data["lq"])}
-            if set(gt) != set(lq):
-                raise ResShiftError(f"{data['gt']} and {data['lq']}: file names differ")
-            self.pairs = [(read_image(gt[s])[0], read_image(lq[s])[0]) for s in sorted(gt)]
-        else:
-            raise ResShiftError(f"data kind {self.kind!r}: use packaged or paired")
-
-    def batch(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        c, sf = self.crop, self.sf
-        hq, lq = [], []
-        for _ in range(n):
-            if self.kind == "packaged":
-                img = self.images[int(torch.randint(len(self.images), (1,), generator=gen))]
-                top = int(torch.randint(img.shape[1] - c + 1, (1,), generator=gen))
-                left = int(torch.randint(img.shape[2] - c + 1, (1,), generator=gen))
-                crop = img[:, top:top + c, left:left + c]
-                if torch.rand(1, generator=gen) < 0.5:
-                    crop = crop.flip(-1)
-                hq.append(crop)
-            else:
-                g, q = self.pairs[int(torch.randint(len(self.pairs), (1,), generator=gen))]
-                cl = c // sf
-                top = int(torch.randint(q.shape[1] - cl + 1, (1,), generator=gen))
-                left = int(torch.randint(q.shape[2] - cl + 1, (1,), generator=gen))
-                lq.append(q[:, top:top + cl, left:left + cl])
-                hq.append(g[:, top * sf:(top + cl) * sf, left * sf:(left + cl) * sf])
-        hq_t = torch.stack(hq)
-        if lq:
-            return hq_t, torch.stack(lq)
-        if self.degradation is None:
-            return hq_t, self._down(hq_t, sf)
-        from .data.degradations import DEGRADATIONS
-
-        draw, apply = DEGRADATIONS[self.degradation["name"]]
-        out = []
-        for img in hq_t:                        # one numpy generator per sample, from this batch's
-            rng = np.random.default_rng(int(torch.randint(2 ** 62, (1,), generator=gen)))
-            arr = img.mul(255).round().div(255).permute(1, 2, 0).numpy().astype(np.float32)
-            out.append(torch.from_numpy(apply(arr, draw(rng, self.degradation), self.degradation)).permute(2, 0, 1))
-        return hq_t, torch.stack(out).float() / 255
+def _offline() -> bool:
+    return any(os.environ.get(k, "") not in ("", "0") for k in ("RESSHIFT_OFFLINE", "HF_HUB_OFFLINE"))
 
 
-def validation_pairs(cfg: dict, sf: int) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
-    """(name, HQ, LQ) held-out pairs: ``config["validation"]`` packaged images (centre crops of
-    ``crop`` px, bicubic x``sf``) or a paired folder (``gt``, ``lq``)."""
-    from .demo import TEST_IMAGES, bicubic_down, packaged_image
+def build_lpips_vgg(random_backbone: bool = False) -> torch.nn.Module:
+    """The frozen LPIPS-VGG (lpips package, v0.1) of Eq. 11, on images in [-1, 1].
+
+    Its linear layers ship with ``lpips``; the VGG16 backbone is torchvision's, fetched into the
+    torch hub cache at first use. ``random_backbone`` keeps a random VGG (tests and timing only:
+    not a perceptual loss).
+    """
+    import lpips
+
+    path = Path(torch.hub.get_dir()) / "checkpoints" / VGG16["file"]
+    missing = (f"loss.lpips_vgg needs torchvision's VGG16 weights {path} ({VGG16['size']}, {VGG16['url']}); "
+               "download them there, or set loss.lpips_vgg=0 to train without the perceptual term")
+    if not random_backbone and not path.is_file() and _offline():
+        raise ResShiftError(missing + " (offline: HF_HUB_OFFLINE/RESSHIFT_OFFLINE is set)")
+    try:
+        net = lpips.LPIPS(net="vgg", pnet_rand=random_backbone, verbose=False)
+    except Exception as exc:                                  # a failed download
+        raise ResShiftError(f"{missing} ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+    return net.eval().requires_grad_(False)
+
+
+def _lpips_alex_for_validation():
+    """pyiqa-free LPIPS (AlexNet, v0.1) for validation when torchvision's AlexNet weights are cached."""
+    path = Path(torch.hub.get_dir()) / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    if not path.is_file():
+        return None
+    import lpips
+
+    return lpips.LPIPS(net="alex", verbose=False).eval().requires_grad_(False)
+
+
+def validation_pairs(cfg: dict, sf: int, seed: int) -> list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    """(name, HQ, LQ, mask) held-out pairs: a paired folder (``validation.gt``/``lq``), or centre
+    crops (``crop`` px) of packaged images degraded by the training pipeline with a fixed seed."""
+    from .data.sources import TrainingBatches
 
     val = cfg.get("validation") or {}
     if val.get("gt"):
@@ -124,31 +99,54 @@ def validation_pairs(cfg: dict, sf: int) -> list[tuple[str, torch.Tensor, torch.
 
         gt = {p.stem: p for p in list_images(val["gt"])}
         lq = {p.stem: p for p in list_images(val["lq"])}
-        return [(s, read_image(gt[s])[0][None], read_image(lq[s])[0][None]) for s in sorted(set(gt) & set(lq))]
-    out, crop = [], int(val.get("crop", 128))
+        return [(s, read_image(gt[s])[0][None], read_image(lq[s])[0][None], None) for s in sorted(set(gt) & set(lq))]
+    from .demo import TEST_IMAGES, packaged_array
+
+    crop = int(val.get("crop", 128))
+    vcfg = {"name": cfg["name"], "data": {**(cfg.get("data") or {}), "kind": "packaged", "crop": crop}}
+    out = []
     for name in val.get("images", TEST_IMAGES):
-        img = packaged_image(name)
-        top, left = (img.shape[1] - crop) // 2, (img.shape[2] - crop) // 2
-        hq = img[None, :, top:top + crop, left:left + crop]
-        out.append((name, hq, bicubic_down(hq, sf)))
+        img = packaged_array(name)
+        if min(img.shape[:2]) < crop:
+            raise ResShiftError(f"validation image {name} is smaller than validation.crop {crop}")
+        top, left = (img.shape[0] - crop) // 2, (img.shape[1] - crop) // 2
+        vcfg["data"]["images"] = [name]
+        src = TrainingBatches(vcfg, sf, seed, 0, 1, 1)
+        src.images = [img[top:top + crop, left:left + crop]]     # the centre crop (the drawn crop is all of it)
+        s = src.sample(seed_for(seed, "validation", name), 0)
+        out.append((name, s["hq"][None], s["lq"][None], s["mask"][None] if "mask" in s else None))
     return out
 
 
-def validate(model, net: torch.nn.Module, pairs, seed: int, device) -> dict[str, float]:
-    """Mean PSNR on Y (basicsr's definition) of ``net`` (e.g. the EMA) restoring the pairs."""
+def validate(model, net: torch.nn.Module, pairs, seed: int, device, lpips_fn=None) -> dict[str, float]:
+    """Mean PSNR on Y (basicsr's definition) of ``net`` (e.g. the EMA) restoring the pairs, and
+    mean LPIPS when ``lpips_fn`` is given. ResShift samples with the position-seeded noise of
+    ``resshift restore``; an eps model with its DDIM sampler."""
     from .demo import psnr_y
     from .sampling import NoiseField, pad_to_multiple, sample
 
     unet, model.unet = model.unet, net
+    psnr, lp = [], []
     try:
-        scores = []
-        for name, hq, lq in pairs:
+        for name, hq, lq, mask in pairs:
             padded, (h, w) = pad_to_multiple(lq.to(device), model.size_multiple)
-            out = sample(model, padded, NoiseField(seed, [name]))[..., : h * model.sf, : w * model.sf]
-            scores.append(psnr_y(out.cpu(), hq))
+            pmask = None if mask is None else pad_to_multiple(mask.to(device), model.size_multiple)[0]
+            if getattr(model.diffusion, "kind", "resshift") == "eps":
+                gen = torch.Generator(device).manual_seed(seed_for(seed, "validation", name))
+                out = model.restore(padded, pmask, generator=gen)
+            else:
+                out = sample(model, padded, NoiseField(seed, [name]), mask=pmask)
+            out = out[..., : h * model.sf, : w * model.sf].cpu().float()
+            psnr.append(psnr_y(out, hq))
+            if lpips_fn is not None:
+                with torch.no_grad():
+                    lp.append(float(lpips_fn(out * 2 - 1, hq * 2 - 1).mean()))
     finally:
         model.unet = unet
-    return {"psnr_y": float(np.mean(scores))}
+    scores = {"psnr_y": float(np.mean(psnr))}
+    if lp:
+        scores["lpips"] = float(np.mean(lp))
+    return scores
 
 
 def _rng_state() -> dict:
@@ -195,10 +193,20 @@ def load_training_checkpoint(path: Path, cfg: dict) -> dict:
     return ckpt
 
 
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:                        # optional: only when tensorboard is installed
+        return None
+    return SummaryWriter(str(out / "tb"))
+
+
 def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = None, resume: bool = False,
           device: str = "cpu", progress: bool = True, log=print) -> Path:
     """Train; returns the path of the last checkpoint."""
     from tqdm.auto import tqdm
+
+    from .data.sources import TrainingBatches
 
     cfg = copy.deepcopy(load_config(config) if isinstance(config, (str, Path)) else config)
     tcfg = cfg["train"]
@@ -239,9 +247,26 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
     autocast = (torch.autocast(dev.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
                 if amp != "fp32" else contextlib.nullcontext())
     scaler = torch.amp.GradScaler(dev.type, enabled=amp == "fp16")
+    lcfg = cfg.get("loss") or {}
+    mse_weight, lpips_weight = float(lcfg.get("mse", 1.0)), float(lcfg.get("lpips_vgg", 0.0))
+    eps_model = cfg["diffusion"].get("kind", "resshift") == "eps"
+    if lpips_weight > 0 and eps_model:
+        raise ResShiftError("loss.lpips_vgg applies to ResShift's x0 prediction; set it to 0 for diffusion.kind eps")
 
+    data = TrainingBatches(cfg, int(cfg["diffusion"].get("sf", 4)), seed, rank * local, (rank + 1) * local, stop_at)
     torch.manual_seed(seed)
-    model = build_model(cfg, checkpoint=False, autoencoder_checkpoint=None if cfg.get("autoencoder") else False)
+    ae_src = False                                  # pixel space: no autoencoder
+    if cfg.get("autoencoder"):                      # latent space: the frozen, pretrained autoencoder
+        key = cfg["autoencoder"].get("checkpoint")
+        if not key:
+            raise ResShiftError(f"configuration {cfg['name']}: latent-space training needs the frozen autoencoder; "
+                                "set autoencoder.checkpoint to a file (--set autoencoder.checkpoint=PATH) or a "
+                                "released name (resshift weights list)")
+        ae_src = key if Path(str(key)).suffix in (".pth", ".ckpt", ".pt", ".safetensors") else None
+        if ae_src is not None and not Path(ae_src).is_file():
+            raise ResShiftError(f"autoencoder.checkpoint {ae_src}: no such file")
+    model = build_model(cfg, checkpoint=False, autoencoder_checkpoint=ae_src)
+    perceptual = (build_lpips_vgg(lcfg.get("lpips_backbone") == "random").to(dev) if lpips_weight > 0 else None)
     net = model.unet.to(dev).train()
     if model.autoencoder is not None:
         model.autoencoder.to(dev)
@@ -251,6 +276,11 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
         from torch.nn.parallel import DistributedDataParallel
 
         ddp = DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None)
+    forward = ddp
+    if tcfg.get("compile"):                         # true, a mode name, or {backend, mode} for torch.compile
+        spec = tcfg["compile"]
+        spec = {} if spec is True else {"mode": spec} if isinstance(spec, str) else dict(spec)
+        forward = torch.compile(ddp, **spec)
     opt = torch.optim.AdamW(net.parameters(), lr=float(tcfg["lr"]), weight_decay=float(tcfg.get("weight_decay", 0.0)))
     min_ratio = float(tcfg.get("lr_min", tcfg["lr"])) / float(tcfg["lr"])
     warm = int(tcfg.get("warmup_iterations", 0))
@@ -270,49 +300,67 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
         log(f"resumed from {last} at iteration {start}")
     elif resume:
         log(f"no checkpoint in {out / 'checkpoints'}; starting from iteration 0")
-    data = PairSource(cfg, model.sf)
+    workers = int((cfg.get("data") or {}).get("workers", 0))
+    loader = torch.utils.data.DataLoader(data, batch_size=None, sampler=range(start, stop_at), num_workers=workers,
+                                         prefetch_factor=2 if workers else None)
     diffusion, rate = model.diffusion, float(tcfg.get("ema_rate", 0.999))
     log_path = out / "log.csv"
     out.mkdir(parents=True, exist_ok=True)
+    if rank == 0:
+        import yaml
+
+        from .imageio import write_text
+
+        write_text(yaml.safe_dump(cfg, sort_keys=False), out / "config.yaml")
     new_log = not log_path.is_file() or start == 0
     log_file = open(log_path if rank == 0 else os.devnull, "w" if new_log else "a", newline="")
     writer = csv.writer(log_file)
     if new_log:
-        writer.writerow(["iteration", "loss", "lr", "seconds", "skipped"])
+        writer.writerow(["iteration", "loss", "mse", "lpips", "lr", "seconds", "skipped"])
+    tb = _tensorboard(out) if rank == 0 and tcfg.get("tensorboard", True) else None
     nonfinite = 0
     val_every = val_every if rank == 0 else 0
-    pairs = validation_pairs(cfg, model.sf) if val_every else []
+    pairs = validation_pairs(cfg, model.sf, seed) if val_every else []
+    val_lpips = _lpips_alex_for_validation() if val_every else None
     val_path = out / "validation.csv"
     if val_every and (start == 0 or not val_path.is_file()):
-        val_path.write_text("iteration,psnr_y\n")
-    bar = tqdm(range(start, stop_at), initial=start, total=stop_at, desc=f"training {cfg['name']}",
-               disable=not progress)
+        val_path.write_text("iteration,psnr_y,lpips\n")
+    bar = tqdm(loader, initial=start, total=stop_at, desc=f"training {cfg['name']}", disable=not progress)
+    chain_shape = None
     t0 = time.time()
-    for it in bar:
-        gen = torch.Generator().manual_seed(seed_for(seed, "train", it))
-        hq, lq = data.batch(batch, gen)
-        t = torch.randint(diffusion.num_timesteps, (batch,), generator=gen)
-        noise_shape = diffusion.encode(hq[:1].to(dev) * 2 - 1, model.autoencoder).shape[1:]
-        noise = torch.randn((batch, *noise_shape), generator=gen)
+    for it, item in zip(range(start, stop_at), bar):
+        hq, lq, mask = item["hq"], item["lq"], item.get("mask")
+        if chain_shape is None:
+            chain_shape = diffusion.encode(hq[:1].to(dev) * 2 - 1, model.autoencoder).shape[1:]
+        ts, noises = [], []
+        for k in range(rank * local, (rank + 1) * local):     # per sample: independent of the split
+            g = torch.Generator().manual_seed(seed_for(seed, "noise", it, k))
+            ts.append(torch.randint(diffusion.num_timesteps, (1,), generator=g))
+            noises.append(torch.randn(chain_shape, generator=g))
+        t, noise = torch.cat(ts), torch.stack(noises)
         opt.zero_grad(set_to_none=True)
-        total_loss = 0.0
-        for k in range(rank * local, (rank + 1) * local, micro):   # this process's share of the batch
+        sums = {"loss": 0.0, "mse": 0.0, "lpips": 0.0}
+        for k in range(0, local, micro):
             sl = slice(k, k + micro)
             lq11 = lq[sl].to(dev) * 2 - 1
-            last_micro = k + micro >= (rank + 1) * local
-            sync = contextlib.nullcontext() if (world == 1 or last_micro) else ddp.no_sync()
+            m = None if mask is None else mask[sl].to(dev)
+            sync = contextlib.nullcontext() if (world == 1 or k + micro >= local) else ddp.no_sync()
             with sync:
                 with autocast:
-                    losses = diffusion.training_losses(ddp, hq[sl].to(dev) * 2 - 1, lq11, t[sl].to(dev),
+                    losses = diffusion.training_losses(forward, hq[sl].to(dev) * 2 - 1, lq11, t[sl].to(dev),
                                                        autoencoder=model.autoencoder, noise=noise[sl].to(dev),
-                                                       model_kwargs=model.model_kwargs(lq11))
+                                                       model_kwargs=model.model_kwargs(lq11, m), lpips=perceptual,
+                                                       mse_weight=mse_weight, lpips_weight=lpips_weight)
                 loss = losses["loss"].float().mean() * (micro / local)
                 scaler.scale(loss).backward()
-            total_loss += loss.item()
-        if world > 1:                               # the mean over all processes, agreed by all
-            summed = torch.tensor([total_loss], dtype=torch.float64)
+            for key in sums:
+                if key in losses:
+                    sums[key] += float(losses[key].detach().float().mean()) * (micro / local)
+        if world > 1:                               # means over all processes, agreed by all
+            summed = torch.tensor([sums["loss"], sums["mse"], sums["lpips"]], dtype=torch.float64)
             dist.all_reduce(summed)
-            total_loss = summed.item() / world
+            sums = dict(zip(("loss", "mse", "lpips"), (summed / world).tolist()))
+        total_loss = sums["loss"]
         skipped = not math.isfinite(total_loss)
         if skipped:
             nonfinite += 1
@@ -334,14 +382,24 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
                 for be, b in zip(ema.buffers(), net.buffers()):
                     be.copy_(b)
         sched.step()
-        writer.writerow([it + 1, f"{total_loss:.6f}", f"{sched.get_last_lr()[0]:.3e}", f"{time.time() - t0:.2f}",
-                         int(skipped)])
+        lr = sched.get_last_lr()[0]
+        writer.writerow([it + 1, f"{total_loss:.6f}", f"{sums['mse']:.6f}",
+                         f"{sums['lpips']:.6f}" if perceptual is not None else "", f"{lr:.3e}",
+                         f"{time.time() - t0:.2f}", int(skipped)])
+        if tb is not None:
+            for key in ("loss", "mse") + (("lpips",) if perceptual is not None else ()):
+                tb.add_scalar(f"train/{key}", sums[key], it + 1)
+            tb.add_scalar("train/lr", lr, it + 1)
         bar.set_postfix(loss=f"{total_loss:.4f}")
         if val_every and (it + 1) % val_every == 0:
-            scores = validate(model, ema, pairs, seed, dev)
+            scores = validate(model, ema, pairs, seed, dev, val_lpips)
             with open(val_path, "a") as f:
-                f.write(f"{it + 1},{scores['psnr_y']:.4f}\n")
-            log(f"iteration {it + 1}: validation PSNR-Y (EMA) {scores['psnr_y']:.2f} dB")
+                f.write(f"{it + 1},{scores['psnr_y']:.4f},{scores.get('lpips', float('nan')):.4f}\n")
+            if tb is not None:
+                for key, value in scores.items():
+                    tb.add_scalar(f"validation/{key}", value, it + 1)
+            log(f"iteration {it + 1}: validation PSNR-Y (EMA) {scores['psnr_y']:.2f} dB"
+                + (f", LPIPS {scores['lpips']:.4f}" if "lpips" in scores else ""))
         if rank == 0 and ((it + 1) % every == 0 or it + 1 == stop_at):
             state = {"unet": net.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
                      "scheduler": sched.state_dict(), "scaler": scaler.state_dict(), "iteration": it + 1,
@@ -351,6 +409,8 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
             _atomic_save(state, last)
             log_file.flush()
     log_file.close()
+    if tb is not None:
+        tb.close()
     if world > 1:
         dist.barrier()
     return last

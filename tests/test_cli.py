@@ -69,6 +69,10 @@ def test_user_errors_are_one_line(tmp_path, tiny_checkpoint):
     bad.write_bytes(b"\x89PNG broken")
     cases.append((["restore", "-i", str(bad), "-o", str(tmp_path / "o"), "--config", "tiny",
                    "--checkpoint", str(tiny_checkpoint)], "cannot be read as an image"))
+    cases += [(["train", "--config", "v3", "--out", str(tmp_path / "run")], "data.hq is not set"),
+              (["train", "--config", "tiny", "--out", str(tmp_path / "run"), "--set", "train.lr"], "use KEY=VALUE"),
+              (["train", "--config", "table1_T4_p0.3_k2.0", "--out", str(tmp_path / "run"),
+                "--set", "data.hq=" + str(tmp_path / "nowhere")], "no such folder")]
     env_cases = []
     for args, needle in cases + env_cases:
         proc = _run(args)

