@@ -1,1 +1,12 @@
-"""Compared methods behind one ``Restorer`` interface (filled in by the baselines issues)."""
+"""Compared methods behind one ``Restorer`` interface (see :mod:`baselines.base`).
+
+Built-in methods register on import; installed packages add theirs through the entry-point group
+``resshift_bench.baselines``. ``resshift-bench baselines`` lists them with their weight status;
+``resshift-bench run METHOD --dataset NAME`` restores a built test set.
+"""
+from .base import (ENTRY_POINT_GROUP, Restorer, WeightFile, build, cache_root, get, load_entry_points, register,
+                   registry)
+from . import bicubic, gan, ldm, resshift_methods, stablesr  # noqa: F401,E402  (register the built-ins)
+
+__all__ = ["ENTRY_POINT_GROUP", "Restorer", "WeightFile", "build", "cache_root", "get", "load_entry_points",
+           "register", "registry"]

@@ -130,6 +130,51 @@ def _fid_stats(args) -> int:
     return 0
 
 
+def _baselines(args) -> int:
+    import baselines as B
+
+    if args.action == "fetch":
+        from resshift.weights import download
+
+        failed = 0
+        for name in args.names or list(B.registry()):
+            for spec in B.get(name).weights:
+                if spec.present():
+                    continue
+                if spec.is_folder:
+                    print(f"resshift-bench: error: {name}: {spec.file} is a folder; download it from {spec.url} "
+                          f"(e.g. `git clone {spec.url} {spec.path}`)", file=sys.stderr)
+                    failed += 1
+                    continue
+                try:
+                    spec.path.parent.mkdir(parents=True, exist_ok=True)
+                    download(spec.url, spec.path)
+                    print(spec.path)
+                except Exception as exc:
+                    print(f"resshift-bench: error: {name}: {spec.file}: {exc}", file=sys.stderr)
+                    failed += 1
+        return 2 if failed else 0
+    print(f"Methods (weights cache: {B.cache_root()})")
+    for name, cls in B.registry().items():
+        steps = ",".join(map(str, cls.steps_choices)) or "-"
+        files = [f"{w.file} {'present' if w.present() else 'MISSING'}" for w in cls.weights] or ["no weights"]
+        extra = f"  needs {cls.needs}" if cls.needs else ""
+        print(f"  {name:<26} {cls.task:<8} steps {steps:<8} {cls.label:<30} {'; '.join(files)}{extra}")
+    return 0
+
+
+def _run(args) -> int:
+    from baselines.run import run_method
+
+    options = dict(kv.split("=", 1) for kv in args.option) if args.option else {}
+    data = Path(args.data) if args.data else Path(args.results) / "data" / args.dataset
+    steps = args.steps
+    out = Path(args.out) if args.out else Path(args.results) / "restored" / args.dataset / f"{args.method}-{steps or -1}"
+    print(run_method(args.method, data, out, steps=steps, device=args.device, seed=args.seed, options=options,
+                     limit=args.limit))
+    return 0
+
+
 def _cuda() -> bool:
     try:
         import torch
@@ -189,6 +234,25 @@ def build_parser() -> argparse.ArgumentParser:
     tm.add_argument("--repeats", type=int, default=3)
     tm.add_argument("--results", default="results")
     tm.set_defaults(func=_time)
+
+    bl = sub.add_parser("baselines", help="list the registered methods and their weights (or fetch them)")
+    bl.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
+    bl.add_argument("names", nargs="*")
+    bl.set_defaults(func=_baselines)
+
+    r = sub.add_parser("run", help="restore a built test set with a registered method")
+    r.add_argument("method")
+    r.add_argument("--dataset", required=True, help="test set name (results/data/<name>)")
+    r.add_argument("--data", help="test set folder (default results/data/<dataset>)")
+    r.add_argument("--steps", type=int, help="sampling steps (diffusion methods)")
+    r.add_argument("--out", help="output folder (default results/restored/<dataset>/<method>-<steps>)")
+    r.add_argument("--results", default="results")
+    r.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--limit", type=int)
+    r.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="method option, e.g. checkpoint=runs/demo_ldm/checkpoints/last.pth")
+    r.set_defaults(func=_run)
 
     fs = sub.add_parser("fid-stats", help="FID reference statistics of a folder (e.g. FFHQ) for fid_f")
     fs.add_argument("folder")

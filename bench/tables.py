@@ -14,6 +14,7 @@ import csv
 import functools
 import hashlib
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -158,6 +159,35 @@ def reproduction(results: Path, method: str, datasets: list[str]) -> str | None:
     return None
 
 
+def added_rows(results: Path, t: dict, cols, dataset_map: dict) -> list[dict]:
+    """Rows for methods that have metric CSVs for this table's datasets but no row in its
+    specification (e.g. a user's baseline from a plugin): they appear after the paper's rows."""
+    if not t.get("added_rows", True):
+        return []
+    known = {(r["method"], int(r["steps"])) for r in t["rows"]}
+    found = {}
+    for ds in sorted({dataset_map.get(d, d) for d, _, _ in cols}):
+        folder = results / "metrics" / ds
+        for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+            m = re.match(r"^(.+?)-(-?\d+)$", path.stem)          # <method>-<steps>, steps -1 for none
+            if not m or (m.group(1), int(m.group(2))) in known:
+                continue
+            found[(m.group(1), int(m.group(2)))] = None
+    rows = []
+    for method, steps in found:
+        label = method
+        try:
+            import baselines
+
+            label = baselines.get(method.split("@")[0]).label or method
+        except Exception:                       # not a registered method: keep its file name
+            pass
+        if "@" in method:
+            label = f"{label} ({method.split('@', 1)[1]})"
+        rows.append({"method": method, "steps": steps, "paper": label})
+    return rows
+
+
 def build(n: int, results: str | Path = "results", dataset_map: dict | None = None) -> dict:
     """The table as rows of cells plus provenance (a dict ready to render)."""
     results = Path(results)
@@ -167,7 +197,7 @@ def build(n: int, results: str | Path = "results", dataset_map: dict | None = No
     paper = paper_values(n)
     cols = columns(t)
     out_rows = []
-    for i, r in enumerate(t["rows"]):
+    for i, r in enumerate(t["rows"] + added_rows(results, t, cols, dataset_map)):
         method, steps = r["method"], int(r["steps"])
         datasets = [dataset_map.get(d, d) for d, _, _ in cols]
         why_not = reproduction(results, method, sorted(set(datasets)))
@@ -176,7 +206,7 @@ def build(n: int, results: str | Path = "results", dataset_map: dict | None = No
         for (ds, subset, metric), real_ds in zip(cols, datasets):
             name = column_name(t, ds, subset, metric)
             c = cell(results, real_ds, subset, metric, method, steps)
-            if c is not None and why_not is None and name in paper[i]:
+            if c is not None and why_not is None and name in paper.get(i, {}):
                 c["paper"] = paper[i][name]
                 c["diff"] = c["mean"] - paper[i][name]
                 c["verdict"] = "match" if abs(c["diff"]) <= tol.get(metric, float("inf")) else "differs"

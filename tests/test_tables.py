@@ -120,3 +120,14 @@ def test_timing_record_counts_parameters(tmp_path):
     assert rec["batch_size"] == 1 and rec["output"] == "32x32" and rec["seconds_per_image"] > 0
     assert rec["params_trainable_M"] > 0 and rec["params_frozen_M"] == 0
     assert json.loads(write_timing(rec, tmp_path).read_text())["method"] == "resshift_tiny"
+
+
+def test_a_new_method_joins_the_comparison_tables_but_not_the_ablation(tmp_path):
+    _dataset(tmp_path, "imagenet_test", prebuilt=True)
+    _metrics(tmp_path, "imagenet_test", "my_sr", -1, {"psnr": 23.5, "ssim": 0.6, "lpips": 0.3})
+    _metrics(tmp_path, "imagenet_test", "bicubic", -1, {"psnr": 22.0, "ssim": 0.55, "lpips": 0.5})
+    rows = T.build(2, tmp_path)["rows"]
+    added = [r for r in rows if r["method"] in ("my_sr", "bicubic")]
+    assert [(r["label"], r["steps"]) for r in added] == [("Bicubic", -1), ("my_sr", -1)]
+    assert added[1]["cells"]["PSNR"]["mean"] == pytest.approx(23.5, abs=0.01) and "paper" not in added[1]["cells"]["PSNR"]
+    assert not any(r["method"] == "my_sr" for r in T.build(1, tmp_path)["rows"])

@@ -1,0 +1,198 @@
+"""The ``Restorer`` interface, the weight files methods need, and the registry.
+
+A method is one class with ``@register``; an installed package adds methods through the entry
+point group ``resshift_bench.baselines`` (each entry point names a module or a ``Restorer``
+subclass; importing the module registers its classes)::
+
+    @register
+    class MyMethod(Restorer):
+        name, task, label = "mymethod", "sr", "My method"
+        weights = (WeightFile("mymethod.pth", "https://example.org/mymethod.pth"),)
+
+        def load(self):
+            self.net = build_my_net(); self.net.load_state_dict(torch.load(self.weight_path(0)))
+
+        def restore(self, lq, mask=None, generator=None):
+            return self.net(lq).clamp(0, 1)
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+
+from resshift.errors import ResShiftError
+
+ENTRY_POINT_GROUP = "resshift_bench.baselines"
+TASKS = ("sr", "inpaint", "face")
+
+
+def cache_root() -> Path:
+    """``$RESSHIFT_HOME`` (default ``~/.cache/resshift``): released ResShift files at the top,
+    baselines' files under ``baselines/``."""
+    return Path(os.environ.get("RESSHIFT_HOME", Path.home() / ".cache" / "resshift")).expanduser()
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """A released weight file: its name in the cache, where it comes from, and its sha256 if known."""
+
+    file: str
+    url: str
+    sha256: str = ""
+    size: str = ""
+    subdir: str = "baselines"
+    is_folder: bool = False                 # a diffusers-format folder rather than one file
+
+    @property
+    def path(self) -> Path:
+        return cache_root() / self.subdir / self.file
+
+    def present(self) -> bool:
+        return self.path.is_dir() if self.is_folder else self.path.is_file()
+
+    def missing_message(self, method: str) -> str:
+        size = f", {self.size}" if self.size else ""
+        return (f"{method}: weight file {self.file} is missing (looked in {self.path.parent}); download it from "
+                f"{self.url}{size} into that folder, or run `resshift-bench baselines fetch {method}`")
+
+
+class Restorer:
+    """One compared method. Subclasses set the class attributes and implement :meth:`restore`.
+
+    ``restore(lq, mask=None, generator=None)`` takes a (B, 3, h, w) RGB batch in [0, 1] (for
+    inpainting, ``mask`` (B, 1, h, w), 1 = hole, and ``lq`` already has the holes) and returns
+    (B, 3, h*sf, w*sf) in [0, 1].
+    """
+
+    name: ClassVar[str] = ""
+    task: ClassVar[str] = "sr"
+    label: ClassVar[str] = ""                  # as printed in tables
+    sf: ClassVar[int] = 4
+    steps_choices: ClassVar[tuple[int, ...]] = ()   # () for methods without sampling steps
+    default_steps: ClassVar[int | None] = None
+    weights: ClassVar[tuple[WeightFile, ...]] = ()
+    needs: ClassVar[str] = ""                  # what else it needs (a GPU, an environment), for listings
+
+    def __init__(self, steps: int | None = None, device: str = "cpu", **options):
+        if self.steps_choices:
+            steps = self.default_steps if steps is None else int(steps)
+            if steps is None or steps <= 0:
+                raise ResShiftError(f"{self.name}: --steps must be a positive number (paper: "
+                                    f"{', '.join(map(str, self.steps_choices))})")
+        elif steps not in (None, -1):
+            raise ResShiftError(f"{self.name} has no sampling steps; leave --steps out")
+        self.steps = steps if self.steps_choices else None
+        self.device = torch.device(device)
+        self.options = options
+        self.load()
+
+    # -- to implement ------------------------------------------------------------------
+    def load(self) -> None:
+        """Build the networks and load the weights (raise :func:`missing` errors)."""
+
+    def restore(self, lq: torch.Tensor, mask: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        """Networks by role: ``trainable`` ones (the restorer) and ``frozen`` ones (autoencoders)."""
+        return {}
+
+    def timesteps(self) -> list[int] | None:
+        """The exact timesteps used (for diffusion methods), recorded in meta.json."""
+        return None
+
+    # -- shared ------------------------------------------------------------------------
+    def weight_path(self, index: int = 0) -> Path:
+        """The cached file of ``weights[index]``, or a clear error naming it, its URL and folder."""
+        spec = self.weights[index]
+        override = self.options.get("weights")
+        path = Path(override) if override and index == 0 else spec.path
+        if not (path.is_dir() if spec.is_folder else path.is_file()):
+            raise ResShiftError(spec.missing_message(self.name) if not override else
+                                f"{self.name}: weight file {path} not found")
+        return path
+
+    def params(self) -> dict[str, int]:
+        """Parameter counts: ``trainable`` (the restoring network) and ``frozen`` (autoencoders, etc.)."""
+        out = {"trainable": 0, "frozen": 0}
+        for role, mod in self.modules().items():
+            out["frozen" if role.startswith("frozen") else "trainable"] += sum(p.numel() for p in mod.parameters())
+        return out
+
+    def weights_sha256(self) -> dict[str, str]:
+        out = {}
+        for i, spec in enumerate(self.weights):
+            try:
+                path = self.weight_path(i)
+            except ResShiftError:
+                continue
+            if path.is_dir():
+                continue
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            out[path.name] = h.hexdigest()
+        return out
+
+    def meta(self) -> dict:
+        return {"method": self.name, "label": self.label, "task": self.task, "steps": self.steps if self.steps else -1,
+                "timesteps": self.timesteps(), "weights_sha256": self.weights_sha256(), "params": self.params(),
+                "device": str(self.device)}
+
+
+_REGISTRY: dict[str, type[Restorer]] = {}
+_ENTRY_POINTS_LOADED = False
+
+
+def register(cls: type[Restorer]) -> type[Restorer]:
+    """Class decorator: add a method to the registry under ``cls.name``."""
+    if not cls.name or cls.task not in TASKS:
+        raise ValueError(f"{cls.__name__}: set name and task (one of {TASKS})")
+    other = _REGISTRY.get(cls.name)
+    if other is not None and other is not cls and (other.__module__, other.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise ValueError(f"baseline name {cls.name!r} is taken by {other.__module__}.{other.__qualname__}")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def load_entry_points() -> list[str]:
+    """Import the ``resshift_bench.baselines`` entry points of installed packages (once)."""
+    global _ENTRY_POINTS_LOADED
+    if _ENTRY_POINTS_LOADED:
+        return []
+    _ENTRY_POINTS_LOADED = True
+    from importlib.metadata import entry_points
+
+    loaded = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+        except Exception as exc:
+            raise ResShiftError(f"baseline plugin {ep.name} ({ep.value}) failed to import: {exc}") from None
+        if isinstance(obj, type) and issubclass(obj, Restorer):
+            register(obj)
+        loaded.append(ep.name)
+    return loaded
+
+
+def registry() -> dict[str, type[Restorer]]:
+    load_entry_points()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get(name: str) -> type[Restorer]:
+    reg = registry()
+    if name not in reg:
+        raise ResShiftError(f"unknown method {name!r}; known: {', '.join(reg)}")
+    return reg[name]
+
+
+def build(name: str, steps: int | None = None, device: str = "cpu", **options) -> Restorer:
+    return get(name)(steps=steps, device=device, **options)

@@ -1,0 +1,89 @@
+"""x4 GAN/regression restorers of Table II, loaded from their released files by spandrel
+(which reads both basicsr's and the older ESRGAN/KAIR key names and infers the architecture).
+
+Parameter counts (Table II): 16.70 M for the RRDB family (RRDBNet, 23 blocks, 64 features),
+28.01 M for SwinIR (the large real-world x4 GAN model).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from resshift.errors import ResShiftError
+
+from .base import Restorer, WeightFile, register
+
+RE = "https://github.com/xinntao/Real-ESRGAN/releases/download/"
+KAIR = "https://github.com/cszn/KAIR/releases/download/v1.0/"
+
+
+class SpandrelRestorer(Restorer):
+    """A single-image SR network read by spandrel; inputs padded (reflect) to its size multiple."""
+
+    task, sf = "sr", 4
+    architecture = ""                               # spandrel's architecture id, checked on load
+
+    def load(self) -> None:
+        import spandrel
+
+        path = self.weight_path(0)
+        try:
+            desc = spandrel.ModelLoader(device=self.device).load_from_file(str(path))
+        except Exception as exc:
+            raise ResShiftError(f"{self.name}: {path} is not a loadable {self.label} file "
+                                f"({type(exc).__name__}: {(str(exc).splitlines() or ['unsupported layout'])[0][:160]})") from None
+        if self.architecture and desc.architecture.id != self.architecture:
+            raise ResShiftError(f"{self.name}: {path} holds a {desc.architecture.id} network, "
+                                f"expected {self.architecture}")
+        if desc.scale != self.sf:
+            raise ResShiftError(f"{self.name}: {path} is a x{desc.scale} model, expected x{self.sf}")
+        self.descriptor = desc.eval()
+        self.net = desc.model
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"trainable": self.net}
+
+    @torch.no_grad()
+    def restore(self, lq, mask=None, generator=None):
+        req = self.descriptor.size_requirements
+        m = max(1, req.multiple_of)
+        h, w = lq.shape[-2:]
+        ph, pw = (-h) % m, (-w) % m
+        x = lq.to(self.device)
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+        out = self.descriptor(x)
+        return out[..., : h * self.sf, : w * self.sf].clamp(0, 1)
+
+
+@register
+class RealESRGAN(SpandrelRestorer):
+    name, label, architecture = "realesrgan", "RealESRGAN", "ESRGAN"
+    weights = (WeightFile("RealESRGAN_x4plus.pth", RE + "v0.1.0/RealESRGAN_x4plus.pth", size="64 MB"),)
+
+
+@register
+class ESRGAN(SpandrelRestorer):
+    name, label, architecture = "esrgan", "ESRGAN", "ESRGAN"
+    weights = (WeightFile("ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",
+                          RE + "v0.1.1/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth", size="64 MB"),)
+
+
+@register
+class BSRGAN(SpandrelRestorer):
+    name, label, architecture = "bsrgan", "BSRGAN", "ESRGAN"
+    weights = (WeightFile("BSRGAN.pth", KAIR + "BSRGAN.pth", size="64 MB"),)
+
+
+@register
+class RealSRJPEG(SpandrelRestorer):
+    name, label, architecture = "realsr_jpeg", "RealSR-JPEG", "ESRGAN"
+    weights = (WeightFile("RealSR_JPEG.pth", KAIR + "RealSR_JPEG.pth", size="64 MB"),)
+
+
+@register
+class SwinIR(SpandrelRestorer):
+    name, label, architecture = "swinir", "SwinIR", "SwinIR"
+    weights = (WeightFile("003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth",
+                          "https://github.com/JingyunLiang/SwinIR/releases/download/v0.0/"
+                          "003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth", size="136 MB"),)

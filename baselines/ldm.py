@@ -1,0 +1,143 @@
+"""The two LDM rows.
+
+- ``ldm``: the released LDM x4 (CompVis latent-diffusion ``bsr_sr``, OpenImages with BSR
+  degradations; 113.6 M UNet, VQ-f4), in diffusers' format (``CompVis/ldm-super-resolution-4x-openimages``,
+  the conversion of ``sr_bsr.zip``), run by diffusers' ``LDMSuperResolutionPipeline`` parts with
+  its ``DDIMScheduler`` at eta = 1.0 and LDM's timesteps (uniform, +1).
+- ``ldm_retrained``: an eps-prediction model trained by ``resshift train`` (``diffusion.kind: eps``,
+  e.g. ``--config ldm`` or ``demo_ldm``) with ResShift's backbone and budget; labelled
+  "LDM (retrained, same budget)" and never set beside the paper's LDM numbers.
+"""
+from __future__ import annotations
+
+import torch
+
+from resshift.errors import ResShiftError
+
+from .base import Restorer, WeightFile, register
+
+HF_LDM = "https://huggingface.co/CompVis/ldm-super-resolution-4x-openimages"
+
+
+# The released UNet's layout (latent-diffusion bsr_sr: in 6 / out 3, 160 channels, mult [1, 2, 2, 4],
+# 2 res blocks, attention at the deepest level and the middle, 32-channel heads) in diffusers' terms.
+LDM_UNET_CONFIG = dict(sample_size=64, in_channels=6, out_channels=3, layers_per_block=2,
+                       block_out_channels=(160, 320, 320, 640),
+                       down_block_types=("DownBlock2D", "DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+                       up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D", "UpBlock2D"), attention_head_dim=32)
+
+
+def released_ldm_unet():
+    """The released LDM x4 UNet's architecture with random weights (timing, parameter counts)."""
+    from diffusers import UNet2DModel
+
+    return UNet2DModel(**LDM_UNET_CONFIG)
+
+
+def ldm_scheduler(steps: int):
+    """diffusers' DDIMScheduler with the released LDM's settings (1000 steps, betas 0.0015-0.0155
+    sqrt-linear, timesteps uniform + 1)."""
+    from diffusers import DDIMScheduler
+
+    sched = DDIMScheduler(num_train_timesteps=1000, beta_start=0.0015, beta_end=0.0155, beta_schedule="scaled_linear",
+                          clip_sample=False, set_alpha_to_one=False, steps_offset=1, timestep_spacing="leading")
+    sched.set_timesteps(steps)
+    return sched
+
+
+@register
+class LDM(Restorer):
+    name, task, label, sf = "ldm", "sr", "LDM", 4
+    steps_choices, default_steps = (4, 15, 50), 15
+    eta = 1.0
+    weights = (WeightFile("ldm-super-resolution-4x-openimages", HF_LDM, size="about 450 MB (unet/ and vqvae/)",
+                          is_folder=True),)
+
+    def load(self) -> None:
+        from diffusers import UNet2DModel, VQModel
+
+        folder = self.weight_path(0)
+        try:
+            self.unet = UNet2DModel.from_pretrained(folder, subfolder="unet").to(self.device).eval()
+            self.vqvae = VQModel.from_pretrained(folder, subfolder="vqvae").to(self.device).eval()
+        except (OSError, ValueError) as exc:
+            raise ResShiftError(f"ldm: {folder} is not the diffusers-format LDM x4 folder (unet/, vqvae/) from "
+                                f"{HF_LDM} ({str(exc).splitlines()[0][:160]})") from None
+
+    def modules(self):
+        return {"trainable": self.unet, "frozen_vqvae": self.vqvae}
+
+    def timesteps(self) -> list[int]:
+        return [int(t) for t in ldm_scheduler(self.steps).timesteps]
+
+    @torch.no_grad()
+    def restore(self, lq, mask=None, generator=None):
+        # LDMSuperResolutionPipeline's loop: LQ in [-1, 1] concatenated to the latent, DDIM eta 1.
+        lq11 = lq.to(self.device) * 2 - 1
+        b, _, h, w = lq11.shape
+        shape = (b, self.vqvae.config.latent_channels, h, w)       # the latent is the LQ's size (x4 by VQ-f4)
+        gen_device = generator.device if generator is not None else torch.device("cpu")
+        latents = torch.randn(shape, generator=generator, device=gen_device).to(self.device)
+        sched = ldm_scheduler(self.steps)
+        for t in sched.timesteps:
+            eps = self.unet(torch.cat([latents, lq11], dim=1), t).sample
+            noise = torch.randn(shape, generator=generator, device=gen_device).to(self.device)
+            latents = sched.step(eps, t, latents, eta=self.eta, variance_noise=noise).prev_sample
+        image = self.vqvae.decode(latents).sample
+        return ((image.clamp(-1, 1) + 1) / 2)
+
+
+@register
+class LDMRetrained(Restorer):
+    """``checkpoint=`` a `resshift train` checkpoint of an eps-prediction configuration."""
+
+    name, task, label, sf = "ldm_retrained", "sr", "LDM (retrained, same budget)", 4
+    steps_choices, default_steps = (4, 15, 50), 15
+
+    def load(self) -> None:
+        from resshift.config import build_model
+
+        ckpt_path = self.options.get("checkpoint")
+        if not ckpt_path:
+            raise ResShiftError("ldm_retrained: pass checkpoint=RUN/checkpoints/last.pth, a `resshift train` run of "
+                                "an eps-prediction configuration (e.g. --config ldm or demo_ldm)")
+        from resshift.train import load_training_checkpoint
+
+        try:
+            cfg = torch.load(ckpt_path, map_location="cpu", weights_only=True)["config"]
+        except FileNotFoundError:
+            raise ResShiftError(f"ldm_retrained: {ckpt_path}: no such checkpoint") from None
+        except Exception as exc:
+            raise ResShiftError(f"ldm_retrained: {ckpt_path}: not a `resshift train` checkpoint ({exc})") from None
+        if cfg["diffusion"].get("kind") != "eps":
+            raise ResShiftError(f"ldm_retrained: {ckpt_path} is a ResShift run ({cfg['name']}); "
+                                "train an eps-prediction configuration (diffusion.kind: eps)")
+        load_training_checkpoint(ckpt_path, cfg)
+        self.model = build_model(cfg, checkpoint=ckpt_path, autoencoder_checkpoint=self.options.get("autoencoder"),
+                                 allow_download=False).to(self.device)
+        self.sf = self.model.sf
+
+    def modules(self):
+        mods = {"trainable": self.model.unet}
+        if self.model.autoencoder is not None:
+            mods["frozen_autoencoder"] = self.model.autoencoder
+        return mods
+
+    def timesteps(self) -> list[int]:
+        return self.model.diffusion.timesteps(self.steps)
+
+    @torch.no_grad()
+    def restore(self, lq, mask=None, generator=None):
+        m = self.model.size_multiple
+        h, w = lq.shape[-2:]
+        from resshift.sampling import pad_to_multiple
+
+        padded, _ = pad_to_multiple(lq.to(self.device), m)
+        lq11 = padded * 2 - 1
+        out = self.model.diffusion.sample(self.model.unet, lq11, autoencoder=self.model.autoencoder,
+                                          model_kwargs=self.model.model_kwargs(lq11), generator=generator,
+                                          steps=self.steps)
+        return ((out + 1) / 2)[..., : h * self.sf, : w * self.sf]
+
+    def weights_sha256(self) -> dict[str, str]:
+        return dict(self.model.weights)

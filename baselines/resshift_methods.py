@@ -1,0 +1,76 @@
+"""ResShift through the same interface: thin adapters over :func:`resshift.restore`.
+
+``resshift`` is ResShiftL v3 (4 steps); ``resshift_v1``/``resshift_v2`` the 15-step releases; one
+method per released task. Options ``config=``, ``checkpoint=`` and ``autoencoder=`` select other
+weights, e.g. a run trained by the workflow (``resshift@<run>`` in tables).
+"""
+from __future__ import annotations
+
+import torch
+
+from resshift.errors import ResShiftError
+
+from .base import Restorer, WeightFile, register
+
+RELEASE = "https://github.com/zsyOAOA/ResShift/releases/download/v2.0/"
+
+
+class ResShiftMethod(Restorer):
+    config_name = "v3"
+    sf = 4
+
+    def __init__(self, steps=None, device="cpu", **options):
+        from resshift.config import load_config
+
+        cfg = load_config(options.get("config") or self.config_name)
+        self.trained_steps = int(cfg["diffusion"]["steps"])
+        if steps not in (None, -1) and int(steps) != self.trained_steps:
+            raise ResShiftError(f"{self.name}: configuration {cfg['name']} was trained with "
+                                f"{self.trained_steps} steps; use --steps {self.trained_steps}")
+        self.cfg = cfg
+        super().__init__(self.trained_steps, device, **options)
+
+    def load(self) -> None:
+        from resshift.config import build_model
+
+        self.model = build_model(self.cfg, checkpoint=self.options.get("checkpoint"),
+                                 autoencoder_checkpoint=self.options.get("autoencoder"),
+                                 allow_download=False).to(self.device)
+
+    def weights_sha256(self) -> dict[str, str]:
+        return dict(self.model.weights)
+
+    def modules(self):
+        mods = {"trainable": self.model.unet}
+        if self.model.autoencoder is not None:
+            mods["frozen_autoencoder"] = self.model.autoencoder
+        return mods
+
+    def timesteps(self) -> list[int]:
+        return list(range(self.model.steps, 0, -1))           # t = T, ..., 1 (paper's indexing)
+
+    def restore(self, lq, mask=None, generator=None):
+        import resshift
+
+        seed = int(torch.randint(2 ** 31 - 1, (1,), generator=generator)) if generator is not None else 12345
+        return resshift.restore(lq, model=self.model, masks=mask, seed=seed, device=str(self.device),
+                                progress=False)
+
+
+def _make(name: str, config: str, task: str, label: str, sf: int, files: tuple[str, ...], steps: int = 4):
+    weights = tuple(WeightFile(f, RELEASE + f, subdir="") for f in files)
+    cls = type(f"ResShift_{name}", (ResShiftMethod,), {
+        "name": name, "config_name": config, "task": task, "label": label, "sf": sf, "weights": weights,
+        "steps_choices": (steps,), "default_steps": steps, "__module__": __name__})
+    return register(cls)
+
+
+_make("resshift", "v3", "sr", "ResShiftL", 4, ("resshift_realsrx4_s4_v3.pth", "autoencoder_vq_f4.pth"))
+_make("resshift_v1", "v1", "sr", "ResShift", 4, ("resshift_realsrx4_s15_v1.pth", "autoencoder_vq_f4.pth"), 15)
+_make("resshift_v2", "v2", "sr", "ResShift", 4, ("resshift_realsrx4_s15_v2.pth", "autoencoder_vq_f4.pth"), 15)
+_make("resshift_bicsr", "bicsr", "sr", "ResShiftL (bicubic)", 4, ("resshift_bicsrx4_s4.pth", "autoencoder_vq_f4.pth"))
+_make("resshift_inpaint_imagenet", "inpaint_imagenet", "inpaint", "ResShiftL", 1,
+      ("resshift_inpainting_imagenet_s4.pth", "autoencoder_vq_f4.pth"))
+_make("resshift_inpaint_face", "inpaint_face", "inpaint", "ResShiftL", 1,
+      ("resshift_inpainting_face_s4.pth", "celeba256_vq_f4_dim3_face.pth"))
+_make("resshift_faceir", "faceir", "face", "ResShiftL", 1, ("resshift_faceir_s4.pth", "ffhq512_vq_f8_dim8_face.pth"))

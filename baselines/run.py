@@ -1,0 +1,49 @@
+"""Restore a built test set with a registered method:
+``results/data/<dataset>/lq`` (+ ``mask``) -> ``OUT/*.png`` and ``OUT/meta.json``."""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from resshift.errors import ResShiftError
+
+
+def run_method(method: str, data_dir: str | Path, out_dir: str | Path, *, steps: int | None = None,
+               device: str = "cpu", seed: int = 0, options: dict | None = None, limit: int | None = None,
+               progress: bool = True) -> Path:
+    from tqdm.auto import tqdm
+
+    from resshift.imageio import list_images, read_image, read_mask, write_image, write_text
+    from resshift.sampling import seed_for
+
+    from .base import build
+
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    if not (data_dir / "lq").is_dir():
+        raise ResShiftError(f"{data_dir}: no lq/ folder; build the test set first (resshift-bench data build NAME)")
+    restorer = build(method, steps=steps, device=device, **(options or {}))
+    files = list_images(data_dir / "lq")[:limit]
+    if restorer.task == "inpaint" and not (data_dir / "mask").is_dir():
+        raise ResShiftError(f"{data_dir}: {method} inpaints and needs mask/ beside lq/")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    for path in tqdm(files, desc=f"{method} on {data_dir.name}", disable=not progress):
+        lq = read_image(path)[0][None]
+        mask = None
+        if restorer.task == "inpaint":
+            mask = read_mask(data_dir / "mask" / path.name)[None].float()
+        gen = torch.Generator().manual_seed(seed_for(seed, method, path.stem))
+        out = restorer.restore(lq.to(device), mask=None if mask is None else mask.to(device), generator=gen)
+        if out.shape[-2:] != (lq.shape[-2] * restorer.sf, lq.shape[-1] * restorer.sf):
+            raise ResShiftError(f"{method} returned {tuple(out.shape[-2:])} for {path.name}; expected x{restorer.sf}")
+        write_image(out[0].float().cpu().clamp(0, 1), out_dir / f"{path.stem}.png")
+    meta = {**restorer.meta(), "dataset": data_dir.name, "images": len(files),
+            "seed_rule": "generator per image seeded by sha256(seed, method, image stem)", "seed": seed,
+            "seconds": round(time.time() - t0, 3), "torch": torch.__version__, "python": platform.python_version(),
+            "options": {k: str(v) for k, v in (options or {}).items()}}
+    write_text(json.dumps(meta, indent=1), out_dir / "meta.json")
+    return out_dir

@@ -1,0 +1,303 @@
+"""The baselines registry: every method restores through one interface, loading small random-weight
+networks saved in its release's file format; DDIM against its closed form; plugins; clear errors."""
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import baselines as B
+from resshift.errors import ResShiftError
+
+from tiny_models import save_tiny_task
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cache(name: str) -> Path:
+    path = B.cache_root() / "baselines" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _rrdb(num_feat=16, blocks=1):
+    from resshift.compat import import_basicsr
+
+    import_basicsr()
+    from basicsr.archs.rrdbnet_arch import RRDBNet
+
+    torch.manual_seed(0)
+    return RRDBNet(3, 3, num_feat=num_feat, num_block=blocks, num_grow_ch=32)
+
+
+def _old_esrgan_keys(sd: dict) -> dict:
+    """basicsr RRDBNet names -> the older ESRGAN/KAIR names of BSRGAN.pth and RealSR_JPEG.pth."""
+    out = {}
+    for k, v in sd.items():
+        k = (k.replace("conv_body", "trunk_conv").replace("body.", "RRDB_trunk.").replace("rdb", "RDB")
+             .replace("conv_up1", "upconv1").replace("conv_up2", "upconv2").replace("conv_hr", "HRconv"))
+        out[k] = v
+    return out
+
+
+def _swinir():
+    from resshift.compat import import_basicsr
+
+    import_basicsr()
+    from basicsr.archs.swinir_arch import SwinIR
+
+    torch.manual_seed(0)
+    return SwinIR(upscale=4, in_chans=3, img_size=16, window_size=8, img_range=1.0, depths=[2], embed_dim=16,
+                  num_heads=[2], mlp_ratio=2, upsampler="nearest+conv", resi_connection="3conv")
+
+
+def _tiny_ldm_folder(path: Path) -> Path:
+    from diffusers import UNet2DModel, VQModel
+
+    torch.manual_seed(0)
+    UNet2DModel(sample_size=16, in_channels=6, out_channels=3, layers_per_block=1, block_out_channels=(16, 32),
+                down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+                attention_head_dim=8, norm_num_groups=8).save_pretrained(path / "unet")
+    VQModel(in_channels=3, out_channels=3, latent_channels=3, block_out_channels=(16, 16, 32), layers_per_block=1,
+            down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
+            num_vq_embeddings=32, norm_num_groups=8, sample_size=64).save_pretrained(path / "vqvae")
+    return path
+
+
+def _tiny_eps_run(tmp_path: Path) -> Path:
+    from resshift.config import load_config
+    from resshift.train import train
+
+    cfg = copy.deepcopy(load_config("demo_ldm"))
+    cfg["data"] = {"kind": "packaged", "crop": 16, "images": ["astronaut"]}
+    cfg["train"].update(iterations=1, batch_size=2, micro_batch=2, checkpoint_every=1)
+    return train(cfg, tmp_path / "ldm_run", progress=False, log=lambda m: None)
+
+
+def _prepare(name: str, tmp_path: Path) -> dict:
+    """Write a small random-weight network in ``name``'s release format; returns build options."""
+    if name in ("realesrgan", "esrgan"):
+        key = "params_ema" if name == "realesrgan" else "params"
+        torch.save({key: _rrdb().state_dict()}, _cache(B.get(name).weights[0].file))
+    elif name in ("bsrgan", "realsr_jpeg"):
+        torch.save(_old_esrgan_keys(_rrdb().state_dict()), _cache(B.get(name).weights[0].file))
+    elif name == "swinir":
+        torch.save({"params_ema": _swinir().state_dict()}, _cache(B.get(name).weights[0].file))
+    elif name == "ldm":
+        _tiny_ldm_folder(_cache(B.get(name).weights[0].file))
+    elif name == "ldm_retrained":
+        return {"checkpoint": str(_tiny_eps_run(tmp_path))}
+    elif name.startswith("resshift"):
+        task = {"resshift_inpaint_imagenet": "inpaint_imagenet", "resshift_inpaint_face": "inpaint_face",
+                "resshift_faceir": "faceir", "resshift_bicsr": "bicsr"}.get(name, "realsr")
+        cfg, unet, ae = save_tiny_task(task, tmp_path / "tiny")
+        return {"config": str(cfg), "checkpoint": str(unet), "autoencoder": str(ae)}
+    return {}
+
+
+BUILT_IN = [n for n in B.registry() if n != "stablesr"]
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_every_method_restores_a_tiny_batch(name, tmp_path):
+    options = _prepare(name, tmp_path)
+    method = B.build(name, **options)
+    size = {"face": 512, "inpaint": 32}.get(method.task, 16)         # faces: aligned 512x512 crops
+    g = torch.Generator().manual_seed(0)
+    lq = torch.rand(2, 3, size, size, generator=g)
+    mask = None
+    if method.task == "inpaint":
+        mask = torch.zeros(2, 1, size, size)
+        mask[..., 8:20, 8:20] = 1
+        lq = lq * (1 - mask)
+    out = method.restore(lq, mask=mask, generator=torch.Generator().manual_seed(5))
+    assert out.shape == (2, 3, size * method.sf, size * method.sf)
+    assert out.min() >= 0 and out.max() <= 1 and torch.isfinite(out).all()
+    again = method.restore(lq, mask=mask, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(out, again)                             # deterministic for a seed
+    meta = method.meta()
+    assert meta["method"] == name and (meta["steps"] == -1) == (not method.steps_choices)
+    if method.steps_choices:
+        assert meta["timesteps"] and len(meta["timesteps"]) == method.steps
+    assert name == "bicubic" or meta["params"]["trainable"] > 0
+
+
+def _closed_form_ddim(eps_fn, shape, steps, gen, eta=1.0):
+    """DDIM (Song et al. Eq. 12) with LDM's schedule and timesteps, written out in numpy/torch."""
+    betas = np.linspace(0.0015 ** 0.5, 0.0155 ** 0.5, 1000, dtype=np.float64) ** 2
+    abar = np.cumprod(1 - betas)
+    step = 1000 // steps
+    ts = [i * step + 1 for i in range(steps)][::-1]              # uniform, +1 (LDM)
+    x = torch.randn(shape, generator=gen, dtype=torch.float32)
+    for t in ts:
+        a_t = abar[t]
+        a_prev = abar[t - step] if t - step >= 0 else abar[0]
+        eps = eps_fn(x, t)
+        x0 = (x - (1 - a_t) ** 0.5 * eps) / a_t ** 0.5
+        sigma = eta * ((1 - a_prev) / (1 - a_t)) ** 0.5 * (1 - a_t / a_prev) ** 0.5
+        z = torch.randn(shape, generator=gen, dtype=torch.float32)
+        x = a_prev ** 0.5 * x0 + (1 - a_prev - sigma ** 2) ** 0.5 * eps + sigma * z
+    return x, ts
+
+
+@pytest.mark.parametrize("steps", [4, 15])
+def test_ddim_matches_its_closed_form(steps):
+    from resshift.ldm import EpsDiffusion
+
+    lq = torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(1)) * 2 - 1
+
+    def eps_model(x, t, lq=None):                               # a fixed, non-trivial "network"
+        tt = t if isinstance(t, int) else int(t.reshape(-1)[0])
+        return 0.3 * x + 0.2 * lq * (tt / 1000.0)
+
+    d = EpsDiffusion(sf=1, latent=False, sample_steps=steps)
+    ours = d.sample(eps_model, lq, model_kwargs={"lq": lq}, generator=torch.Generator().manual_seed(7))
+    ref, ts = _closed_form_ddim(lambda x, t: eps_model(x, t, lq), lq.shape, steps, torch.Generator().manual_seed(7))
+    assert d.timesteps(steps) == ts
+    torch.testing.assert_close(ours, ref.clamp(-1, 1), atol=2e-5, rtol=1e-5)
+
+
+def test_released_ldm_adapter_samples_ddim_in_closed_form(tmp_path):
+    """The `ldm` method (diffusers parts) follows the same closed form on the VQ latent."""
+    _tiny_ldm_folder(_cache(B.get("ldm").weights[0].file))
+    method = B.build("ldm", steps=4)
+    lq = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    out = method.restore(lq, generator=torch.Generator().manual_seed(3))
+
+    def eps_fn(x, t):
+        with torch.no_grad():
+            return method.unet(torch.cat([x, lq * 2 - 1], dim=1), t).sample
+
+    latent, ts = _closed_form_ddim(eps_fn, (1, 3, 16, 16), 4, torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        ref = (method.vqvae.decode(latent).sample.clamp(-1, 1) + 1) / 2
+    assert method.timesteps() == ts == [751, 501, 251, 1]
+    torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
+
+
+def test_parameter_counts_match_table_2(tmp_path):
+    """Full-size architectures as the loaders build them from the released layouts."""
+    import spandrel
+
+    from resshift.compat import import_basicsr
+
+    import_basicsr()
+    from basicsr.archs.swinir_arch import SwinIR
+
+    rrdb = _rrdb(num_feat=64, blocks=23)
+    path = tmp_path / "rrdb.pth"
+    torch.save({"params_ema": rrdb.state_dict()}, path)
+    count = lambda m: sum(p.numel() for p in m.parameters()) / 1e6  # noqa: E731
+    assert round(count(spandrel.ModelLoader().load_from_file(str(path)).model), 2) == 16.70
+    swin = SwinIR(upscale=4, in_chans=3, img_size=64, window_size=8, img_range=1.0, depths=[6] * 9, embed_dim=240,
+                  num_heads=[8] * 9, mlp_ratio=2, upsampler="nearest+conv", resi_connection="3conv")
+    torch.save({"params_ema": swin.state_dict()}, path)
+    assert round(count(spandrel.ModelLoader().load_from_file(str(path)).model), 2) == 28.01
+    from baselines.ldm import released_ldm_unet
+
+    # Table II prints 113.60 M; the bsr_sr layout (PROTOCOL.md section 4) built by diffusers has 113.62 M.
+    assert abs(count(released_ldm_unet()) - 113.60) < 0.05
+
+
+def test_missing_weights_give_the_registry_message(tmp_path):
+    with pytest.raises(ResShiftError) as err:
+        B.build("realesrgan")
+    msg = str(err.value)
+    assert "RealESRGAN_x4plus.pth" in msg and "github.com/xinntao/Real-ESRGAN" in msg
+    assert str(B.cache_root() / "baselines") in msg and "\n" not in msg
+    with pytest.raises(ResShiftError, match="ldm-super-resolution-4x-openimages"):
+        B.build("ldm", steps=15)
+    with pytest.raises(ResShiftError, match="unknown method 'nope'"):
+        B.build("nope")
+    with pytest.raises(ResShiftError, match="has no sampling steps"):
+        B.build("bicubic", steps=4)
+
+
+def test_stablesr_adapter_builds_the_release_command_and_collects_outputs(tmp_path):
+    """No GPU or StableSR here: a stand-in script plays the release (same flags, same output names)."""
+    from baselines.stablesr import CONFIG, SCRIPT, stablesr_timesteps
+
+    repo = tmp_path / "StableSR"
+    (repo / "scripts").mkdir(parents=True)
+    (repo / SCRIPT).write_text(
+        "import argparse, os\nfrom PIL import Image\n"
+        "p = argparse.ArgumentParser()\n"
+        "for a in ['--config','--ckpt','--vqgan_ckpt','--init-img','--outdir','--ddpm_steps','--dec_w',"
+        "'--colorfix_type','--input_size','--seed','--n_samples']: p.add_argument(a)\n"
+        "o = p.parse_args()\n"
+        "assert o.config == %r and o.dec_w == '0.5' and o.colorfix_type == 'adain' and o.input_size == '512'\n"
+        "os.makedirs(o.outdir, exist_ok=True)\n"
+        "open(os.path.join(o.outdir, 'args.txt'), 'w').write(o.ddpm_steps + ' ' + o.seed)\n"
+        "for f in os.listdir(o.init_img):\n"
+        "    Image.open(os.path.join(o.init_img, f)).resize((512, 512)).save("
+        "os.path.join(o.outdir, os.path.splitext(f)[0] + '.png'))\n" % CONFIG)
+    for spec in B.get("stablesr").weights:
+        _cache(spec.file).write_bytes(b"stand-in")
+    method = B.build("stablesr", steps=4, repo=str(repo), python=sys.executable)
+    cmd = method.command(Path("IN"), Path("OUT"), 9, 2)
+    assert cmd[1:3] == [SCRIPT, "--config"] and cmd[cmd.index("--ddpm_steps") + 1] == "4"
+    lq = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    out = method.restore(lq, generator=torch.Generator().manual_seed(1))
+    assert out.shape == (2, 3, 64, 64) and 0 <= out.min() and out.max() <= 1
+    assert method.timesteps() == stablesr_timesteps(4) == [999, 666, 333, 0]
+    bad = B.build("stablesr", steps=4, repo=str(repo), python=f"{sys.executable} -c 'import sys; sys.exit(3)'")
+    bad.python = [sys.executable, "-c", "import sys; sys.stderr.write('CUDA unavailable'); sys.exit(3)"]
+    with pytest.raises(ResShiftError, match="exit 3.*CUDA unavailable"):
+        bad.restore(lq)
+    with pytest.raises(ResShiftError, match="no StableSR checkout"):
+        B.build("stablesr", steps=4, repo=str(tmp_path / "none"))
+
+
+def _demo_set(tmp_path: Path) -> Path:
+    from resshift.imageio import write_image
+
+    data = tmp_path / "set"
+    (data / "lq").mkdir(parents=True)
+    for i in range(2):
+        write_image(torch.rand(3, 12, 16, generator=torch.Generator().manual_seed(i)), data / "lq" / f"im{i}.png")
+    return data
+
+
+def test_run_restores_a_test_set_with_meta(tmp_path):
+    import json
+
+    from bench.cli import main
+
+    data = _demo_set(tmp_path)
+    assert main(["run", "bicubic", "--dataset", "set", "--data", str(data), "--out", str(tmp_path / "out")]) == 0
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == ["im0.png", "im1.png", "meta.json"]
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert meta["method"] == "bicubic" and meta["steps"] == -1 and meta["images"] == 2
+
+
+def test_an_installed_plugin_appears_and_runs(tmp_path):
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
+                    str(target), str(ROOT / "tests" / "fixtures" / "plugin")], check=True, capture_output=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), str(ROOT)])}
+    exe = [sys.executable, "-m", "bench.cli"]
+    listing = subprocess.run(exe + ["baselines"], capture_output=True, text=True, env=env)
+    assert listing.returncode == 0 and "nearest" in listing.stdout and "Nearest (plugin)" in listing.stdout
+    data = _demo_set(tmp_path)
+    proc = subprocess.run(exe + ["run", "nearest", "--dataset", "set", "--data", str(data), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    from resshift.imageio import read_image
+
+    out = read_image(tmp_path / "o" / "im0.png")[0]
+    lq = read_image(data / "lq" / "im0.png")[0]
+    assert out.shape == (3, 48, 64) and torch.equal(out[:, ::4, ::4], lq)
+
+
+def test_cli_missing_weights_is_one_line(tmp_path):
+    data = _demo_set(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "bench.cli", "run", "swinir", "--dataset", "set", "--data", str(data)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("resshift-bench: error")]
+    assert len(lines) == 1 and "003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth" in lines[0]
