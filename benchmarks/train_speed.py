@@ -41,6 +41,18 @@ def run_case(config: str, micro: int, iters: int, device: str, amp: str) -> dict
     if perceptual and not vgg.is_file():
         cfg["loss"]["lpips_vgg"] = 0.0
         note = "LPIPS-VGG term dropped (VGG16 weights absent)"
+    if cfg.get("autoencoder"):                      # speed does not depend on the weights' values
+        from resshift import weights as W
+        from resshift.config import build_autoencoder
+
+        key = cfg["autoencoder"].get("checkpoint")
+        if key in W.CHECKPOINTS and (W.cache_dir() / W.get(key).filename).is_file():
+            cfg["autoencoder"]["checkpoint"] = str(W.cache_dir() / W.get(key).filename)
+        else:
+            path = Path(tempfile.mkdtemp()) / "random_vq.pth"
+            torch.save(build_autoencoder(cfg).state_dict(), path)
+            cfg["autoencoder"]["checkpoint"] = str(path)
+            note = (note + "; " if note else "") + "random autoencoder (released file absent)"
     cfg["train"].update(batch_size=micro, micro_batch=micro, iterations=iters, checkpoint_every=10 ** 9,
                         amp=amp if amp != "fp32" else False, validate_every=0)
     out = Path(tempfile.mkdtemp())
