@@ -107,6 +107,15 @@ class Restorer:
         """The exact timesteps used (for diffusion methods), recorded in meta.json."""
         return None
 
+    @classmethod
+    def with_random_weights(cls, folder: Path, steps: int | None = None, device: str = "cpu") -> "Restorer":
+        """The method's architecture with random weights, written in its release's format under
+        ``folder`` and read by the normal loading path (for timing: runtime does not depend on
+        the weights' values). Methods without weights need none."""
+        if cls.weights:
+            raise ResShiftError(f"{cls.name}: no random-weight stand-in; its weights are needed ({cls.weights[0].url})")
+        return cls(steps=steps, device=device)
+
     # -- shared ------------------------------------------------------------------------
     def weight_path(self, index: int = 0) -> Path:
         """The cached file of ``weights[index]``, or a clear error naming it, its URL and folder."""

@@ -43,6 +43,25 @@ class SpandrelRestorer(Restorer):
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"trainable": self.net}
 
+    @classmethod
+    def random_state(cls) -> dict:
+        """A random state dict in the release's layout (full size)."""
+        from resshift.compat import import_basicsr
+
+        import_basicsr()
+        from basicsr.archs.rrdbnet_arch import RRDBNet
+
+        return {"params_ema": RRDBNet(3, 3, num_feat=64, num_block=23, num_grow_ch=32).state_dict()}
+
+    @classmethod
+    def with_random_weights(cls, folder, steps=None, device="cpu"):
+        from pathlib import Path
+
+        path = Path(folder) / cls.weights[0].file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(cls.random_state(), path)
+        return cls(steps=steps, device=device, weights=str(path))
+
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):
         req = self.descriptor.size_requirements
@@ -84,6 +103,17 @@ class RealSRJPEG(SpandrelRestorer):
 @register
 class SwinIR(SpandrelRestorer):
     name, label, architecture = "swinir", "SwinIR", "SwinIR"
+
+    @classmethod
+    def random_state(cls) -> dict:
+        from resshift.compat import import_basicsr
+
+        import_basicsr()
+        from basicsr.archs.swinir_arch import SwinIR as Net
+
+        net = Net(upscale=4, in_chans=3, img_size=64, window_size=8, img_range=1.0, depths=[6] * 9, embed_dim=240,
+                  num_heads=[8] * 9, mlp_ratio=2, upsampler="nearest+conv", resi_connection="3conv")
+        return {"params_ema": net.state_dict()}
     weights = (WeightFile("003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth",
                           "https://github.com/JingyunLiang/SwinIR/releases/download/v0.0/"
                           "003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth", size="136 MB"),)

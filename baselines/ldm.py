@@ -27,6 +27,12 @@ LDM_UNET_CONFIG = dict(sample_size=64, in_channels=6, out_channels=3, layers_per
                        up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D", "UpBlock2D"), attention_head_dim=32)
 
 
+# The VQ-f4 autoencoder shared with ResShift, in diffusers' terms.
+LDM_VQ_CONFIG = dict(in_channels=3, out_channels=3, latent_channels=3, block_out_channels=(128, 256, 512),
+                     layers_per_block=2, down_block_types=("DownEncoderBlock2D",) * 3,
+                     up_block_types=("UpDecoderBlock2D",) * 3, num_vq_embeddings=8192, sample_size=256)
+
+
 def released_ldm_unet():
     """The released LDM x4 UNet's architecture with random weights (timing, parameter counts)."""
     from diffusers import UNet2DModel
@@ -66,6 +72,17 @@ class LDM(Restorer):
 
     def modules(self):
         return {"trainable": self.unet, "frozen_vqvae": self.vqvae}
+
+    @classmethod
+    def with_random_weights(cls, folder, steps=None, device="cpu"):
+        from pathlib import Path
+
+        from diffusers import VQModel
+
+        path = Path(folder) / cls.weights[0].file
+        released_ldm_unet().save_pretrained(path / "unet")
+        VQModel(**LDM_VQ_CONFIG).save_pretrained(path / "vqvae")
+        return cls(steps=steps, device=device, weights=str(path))
 
     def timesteps(self) -> list[int]:
         return [int(t) for t in ldm_scheduler(self.steps).timesteps]

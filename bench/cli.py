@@ -107,7 +107,7 @@ def _time(args) -> int:
     from .timing import time_method, write_timing
 
     record = time_method(args.method, device=args.device, batch_size=args.batch_size, size=args.size,
-                         repeats=args.repeats)
+                         repeats=args.repeats, steps=args.steps)
     print(f"{record['method']}-{record['steps']}: {record['seconds_per_image']} s/image "
           f"(batch {record['batch_size']}, {record['input']} -> {record['output']}, {record['device_name']}); "
           f"params {record['params_trainable_M']} M trainable + {record['params_frozen_M']} M frozen")
@@ -231,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     tm.add_argument("--device", default="cuda" if _cuda() else "cpu")
     tm.add_argument("--batch-size", type=int, help="default 64 on GPU, 1 on CPU")
     tm.add_argument("--size", type=int, default=64, help="input side (x4 SR: 64 -> 256)")
+    tm.add_argument("--steps", type=int, help="sampling steps (diffusion baselines)")
     tm.add_argument("--repeats", type=int, default=3)
     tm.add_argument("--results", default="results")
     tm.set_defaults(func=_time)

@@ -37,11 +37,59 @@ def _resshift_model(method: str):
     return model, weights
 
 
+def time_baseline(method: str, *, steps: int | None = None, device: str = "cpu", batch_size: int | None = None,
+                  size: int = 64, repeats: int = 3, warmup: int = 1) -> dict:
+    """Time a registered baseline's ``restore`` (released weights, or a random-weight stand-in
+    in the release's format when they are absent)."""
+    import tempfile
+
+    import baselines as B
+
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ResShiftError("--device cuda: no CUDA device is available here")
+    batch = batch_size or (64 if dev.type == "cuda" else 1)
+    cls = B.get(method)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            restorer, weights = cls(steps=steps, device=device), "released"
+        except ResShiftError:
+            restorer, weights = cls.with_random_weights(tmp, steps=steps, device=device), "random (weights missing)"
+        lq = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0)).to(dev)
+
+        def once():
+            restorer.restore(lq, generator=torch.Generator().manual_seed(0))
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+
+        for _ in range(warmup):
+            once()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            once()
+            times.append(time.perf_counter() - t0)
+        params = restorer.params()
+    return {"method": method, "steps": restorer.steps or -1, "config": method, "device": str(dev),
+            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+            "threads": torch.get_num_threads(), "batch_size": batch, "input": f"{size}x{size}",
+            "output": f"{size * restorer.sf}x{size * restorer.sf}", "repeats": repeats, "warmup": warmup,
+            "seconds_per_image": round(min(times) / batch, 5), "seconds_all": [round(t, 4) for t in times],
+            "params_trainable_M": round(params["trainable"] / 1e6, 2),
+            "params_frozen_M": round(params["frozen"] / 1e6, 2), "weights": weights,
+            "timesteps": restorer.timesteps(), "torch_version": torch.__version__}
+
+
 def time_method(method: str, *, device: str = "cpu", batch_size: int | None = None, size: int = 64,
-                repeats: int = 3, warmup: int = 1) -> dict:
-    """Time one method's restore of a (batch, 3, size, size) batch; returns the record."""
+                repeats: int = 3, warmup: int = 1, steps: int | None = None) -> dict:
+    """Time one method's restore of a (batch, 3, size, size) batch; returns the record.
+    ResShift configurations run through the sampler; other registered methods through
+    :func:`time_baseline`."""
     from resshift.sampling import NoiseField, sample
 
+    if method not in RESSHIFT_METHODS:
+        return time_baseline(method, steps=steps, device=device, batch_size=batch_size, size=size,
+                             repeats=repeats, warmup=warmup)
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ResShiftError("--device cuda: no CUDA device is available here")

@@ -301,3 +301,15 @@ def test_cli_missing_weights_is_one_line(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("resshift-bench: error")]
     assert len(lines) == 1 and "003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth" in lines[0]
+
+
+def test_timing_a_baseline_uses_a_random_stand_in_when_weights_are_missing(tmp_path):
+    from bench.timing import time_method, write_timing
+
+    rec = time_method("realesrgan", size=8, repeats=1, warmup=0)
+    assert rec["weights"] == "random (weights missing)" and rec["params_trainable_M"] == 16.70
+    assert rec["steps"] == -1 and rec["output"] == "32x32" and rec["seconds_per_image"] > 0
+    assert write_timing(rec, tmp_path).name == "realesrgan--1.json"
+    assert time_method("bicubic", size=8, repeats=1, warmup=0)["params_trainable_M"] == 0
+    with pytest.raises(ResShiftError, match="no random-weight stand-in"):
+        time_method("stablesr", steps=4, size=8, repeats=1, warmup=0)
