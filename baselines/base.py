@@ -107,6 +107,14 @@ class Restorer:
         """The exact timesteps used (for diffusion methods), recorded in meta.json."""
         return None
 
+    @staticmethod
+    def model_modules(model) -> dict[str, torch.nn.Module]:
+        """:meth:`modules` of a :class:`resshift.config.ResShiftModel` (its UNet, frozen autoencoder)."""
+        mods = {"trainable": model.unet}
+        if model.autoencoder is not None:
+            mods["frozen_autoencoder"] = model.autoencoder
+        return mods
+
     @classmethod
     def with_random_weights(cls, folder: Path, steps: int | None = None, device: str = "cpu") -> "Restorer":
         """The method's architecture with random weights, written in its release's format under

@@ -135,10 +135,7 @@ class LDMRetrained(Restorer):
         self.sf = self.model.sf
 
     def modules(self):
-        mods = {"trainable": self.model.unet}
-        if self.model.autoencoder is not None:
-            mods["frozen_autoencoder"] = self.model.autoencoder
-        return mods
+        return self.model_modules(self.model)
 
     def timesteps(self) -> list[int]:
         return self.model.diffusion.timesteps(self.steps)

@@ -41,10 +41,7 @@ class ResShiftMethod(Restorer):
         return dict(self.model.weights)
 
     def modules(self):
-        mods = {"trainable": self.model.unet}
-        if self.model.autoencoder is not None:
-            mods["frozen_autoencoder"] = self.model.autoencoder
-        return mods
+        return self.model_modules(self.model)
 
     def timesteps(self) -> list[int]:
         return list(range(self.model.steps, 0, -1))           # t = T, ..., 1 (paper's indexing)

@@ -37,6 +37,23 @@ def _resshift_model(method: str):
     return model, weights
 
 
+def _timed(call, dev: torch.device, warmup: int, repeats: int) -> list[float]:
+    """Wall seconds of ``repeats`` calls after ``warmup`` untimed ones (CUDA synchronised)."""
+    def once():
+        call()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    for _ in range(warmup):
+        once()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        once()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def time_baseline(method: str, *, steps: int | None = None, device: str = "cpu", batch_size: int | None = None,
                   size: int = 64, repeats: int = 3, warmup: int = 1) -> dict:
     """Time a registered baseline's ``restore`` (released weights, or a random-weight stand-in
@@ -57,18 +74,7 @@ def time_baseline(method: str, *, steps: int | None = None, device: str = "cpu",
             restorer, weights = cls.with_random_weights(tmp, steps=steps, device=device), "random (weights missing)"
         lq = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0)).to(dev)
 
-        def once():
-            restorer.restore(lq, generator=torch.Generator().manual_seed(0))
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-
-        for _ in range(warmup):
-            once()
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            once()
-            times.append(time.perf_counter() - t0)
+        times = _timed(lambda: restorer.restore(lq, generator=torch.Generator().manual_seed(0)), dev, warmup, repeats)
         params = restorer.params()
     return {"method": method, "steps": restorer.steps or -1, "config": method, "device": str(dev),
             "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
@@ -103,18 +109,7 @@ def time_method(method: str, *, device: str = "cpu", batch_size: int | None = No
         mask[..., size // 4: size // 2, size // 4: size // 2] = 1
     noise = NoiseField(0, [str(i) for i in range(batch)])
 
-    def once():
-        sample(model, lq, noise, mask=mask, micro_batch=batch)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-
-    for _ in range(warmup):
-        once()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        once()
-        times.append(time.perf_counter() - t0)
+    times = _timed(lambda: sample(model, lq, noise, mask=mask, micro_batch=batch), dev, warmup, repeats)
     per_image = min(times) / batch
     return {"method": method, "steps": model.steps, "config": model.config["name"], "device": str(dev),
             "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
