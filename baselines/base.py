@@ -17,6 +17,7 @@ subclass; importing the module registers its classes)::
 """
 from __future__ import annotations
 
+import abc
 import hashlib
 import os
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ class WeightFile:
                 f"{self.url}{size} into that folder, or run `resshift-bench baselines fetch {method}`")
 
 
-class Restorer:
+class Restorer(abc.ABC):
     """One compared method. Subclasses set the class attributes and implement :meth:`restore`.
 
     ``restore(lq, mask=None, generator=None)`` takes a (B, 3, h, w) RGB batch in [0, 1] (for
@@ -95,9 +96,10 @@ class Restorer:
     def load(self) -> None:
         """Build the networks and load the weights (raise :func:`missing` errors)."""
 
+    @abc.abstractmethod
     def restore(self, lq: torch.Tensor, mask: torch.Tensor | None = None,
                 generator: torch.Generator | None = None) -> torch.Tensor:
-        raise NotImplementedError
+        """(B, 3, h, w) in [0, 1] -> (B, 3, h*sf, w*sf) in [0, 1]."""
 
     def modules(self) -> dict[str, torch.nn.Module]:
         """Networks by role: ``trainable`` ones (the restorer) and ``frozen`` ones (autoencoders)."""

@@ -40,22 +40,18 @@ def released_ldm_unet():
     return UNet2DModel(**LDM_UNET_CONFIG)
 
 
-def ldm_scheduler(steps: int):
-    """diffusers' DDIMScheduler with the released LDM's settings (1000 steps, betas 0.0015-0.0155
-    sqrt-linear, timesteps uniform + 1)."""
-    from diffusers import DDIMScheduler
+def ldm_diffusion():
+    """The released LDM's sampler: :class:`resshift.ldm.EpsDiffusion` (diffusers' DDIMScheduler,
+    1000 steps, betas 0.0015-0.0155 sqrt-linear, timesteps uniform + 1, eta 1)."""
+    from resshift.ldm import EpsDiffusion
 
-    sched = DDIMScheduler(num_train_timesteps=1000, beta_start=0.0015, beta_end=0.0155, beta_schedule="scaled_linear",
-                          clip_sample=False, set_alpha_to_one=False, steps_offset=1, timestep_spacing="leading")
-    sched.set_timesteps(steps)
-    return sched
+    return EpsDiffusion(eta=1.0)
 
 
 @register
 class LDM(Restorer):
     name, task, label, sf = "ldm", "sr", "LDM", 4
     steps_choices, default_steps = (4, 15, 50), 15
-    eta = 1.0
     weights = (WeightFile("ldm-super-resolution-4x-openimages", HF_LDM, size="about 450 MB (unet/ and vqvae/)",
                           is_folder=True),)
 
@@ -85,21 +81,18 @@ class LDM(Restorer):
         return cls(steps=steps, device=device, weights=str(path))
 
     def timesteps(self) -> list[int]:
-        return [int(t) for t in ldm_scheduler(self.steps).timesteps]
+        return ldm_diffusion().timesteps(self.steps)
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):
         # LDMSuperResolutionPipeline's loop: LQ in [-1, 1] concatenated to the latent, DDIM eta 1.
+        from resshift.diffusion import randn
+
         lq11 = lq.to(self.device) * 2 - 1
         b, _, h, w = lq11.shape
-        shape = (b, self.vqvae.config.latent_channels, h, w)       # the latent is the LQ's size (x4 by VQ-f4)
-        gen_device = generator.device if generator is not None else torch.device("cpu")
-        latents = torch.randn(shape, generator=generator, device=gen_device).to(self.device)
-        sched = ldm_scheduler(self.steps)
-        for t in sched.timesteps:
-            eps = self.unet(torch.cat([latents, lq11], dim=1), t).sample
-            noise = torch.randn(shape, generator=generator, device=gen_device).to(self.device)
-            latents = sched.step(eps, t, latents, eta=self.eta, variance_noise=noise).prev_sample
+        like = lq11.new_empty(b, self.vqvae.config.latent_channels, h, w)   # the latent is the LQ's size (VQ-f4)
+        latents = ldm_diffusion().ddim(lambda x, t: self.unet(torch.cat([x, lq11], dim=1), t).sample,
+                                       randn(like, generator), generator, self.steps)
         image = self.vqvae.decode(latents).sample
         return ((image.clamp(-1, 1) + 1) / 2)
 

@@ -66,12 +66,10 @@ class EpsDiffusion(ChainSpace):
         return {"mse": mse, "loss": mse, "x_t": xt, "pred_eps": pred}
 
     @torch.no_grad()
-    def sample(self, model: Callable, lq: torch.Tensor, *, autoencoder=None, model_kwargs: dict | None = None,
-               generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
-               steps: int | None = None, progress: bool = False) -> torch.Tensor:
-        """DDIM (eta ``self.eta``) from N(0, I): LQ (B, 3, h, w) in [-1, 1] -> HQ in [-1, 1]."""
-        shape_like = self.condition(lq, autoencoder)            # the chain's shape (and device)
-        x = randn(shape_like, generator) if noise is None else noise
+    def ddim(self, eps_fn: Callable, x: torch.Tensor, generator: torch.Generator | None = None,
+             steps: int | None = None, progress: bool = False) -> torch.Tensor:
+        """DDIM (Song et al. Eq. 12, eta ``self.eta``) from x_T = ``x``: ``eps_fn(x_t, t)`` predicts the
+        noise (``t`` a (B,) long tensor); the variance noise of each step is drawn from ``generator``."""
         sched = self.scheduler()
         sched.set_timesteps(steps or self.sample_steps)
         ts = sched.timesteps
@@ -80,8 +78,17 @@ class EpsDiffusion(ChainSpace):
 
             ts = tqdm(ts, desc="DDIM", leave=False)
         for t in ts:
-            tt = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
-            eps = model(x, tt, **(model_kwargs or {}))
+            eps = eps_fn(x, torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long))
             var_noise = randn(x, generator) if self.eta > 0 else None
             x = sched.step(eps, int(t), x, eta=self.eta, variance_noise=var_noise).prev_sample
+        return x
+
+    @torch.no_grad()
+    def sample(self, model: Callable, lq: torch.Tensor, *, autoencoder=None, model_kwargs: dict | None = None,
+               generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
+               steps: int | None = None, progress: bool = False) -> torch.Tensor:
+        """DDIM from N(0, I): LQ (B, 3, h, w) in [-1, 1] -> HQ in [-1, 1]."""
+        shape_like = self.condition(lq, autoencoder)            # the chain's shape (and device)
+        x = randn(shape_like, generator) if noise is None else noise
+        x = self.ddim(lambda xt, t: model(xt, t, **(model_kwargs or {})), x, generator, steps, progress)
         return self.decode(x, autoencoder).clamp(-1, 1)
