@@ -173,25 +173,60 @@ def added_rows(results: Path, t: dict, cols, dataset_map: dict) -> list[dict]:
             if not m or (m.group(1), int(m.group(2))) in known:
                 continue
             found[(m.group(1), int(m.group(2)))] = None
-    rows = []
-    for method, steps in found:
-        label = method
-        try:
-            import baselines
-
-            label = baselines.get(method.split("@")[0]).label or method
-        except Exception:                       # not a registered method: keep its file name
-            pass
-        if "@" in method:
-            label = f"{label} ({method.split('@', 1)[1]})"
-        rows.append({"method": method, "steps": steps, "paper": label})
-    return rows
+    return [{"method": method, "steps": steps, "paper": row_label(method, results), "paper_row": None}
+            for method, steps in found]
 
 
-def build(n: int, results: str | Path = "results", dataset_map: dict | None = None) -> dict:
-    """The table as rows of cells plus provenance (a dict ready to render)."""
+def row_label(method: str, results: Path | None = None) -> str:
+    """A row's label: the registered method's label, with ``(run)`` for workflow-trained weights.
+    A trained ResShift run is "ResShiftL" only when its configuration has the LPIPS term (Eq. 11)."""
+    name, _, run = method.partition("@")
+    label = method
+    try:
+        import baselines
+
+        label = baselines.get(name).label or method
+    except Exception:                       # not a registered method: keep its name
+        pass
+    run_config = Path(results or ".") / "models" / run / "config.yaml"
+    if run and name == "resshift" and results is not None and run_config.is_file():
+        loss = (yaml.safe_load(run_config.read_text()) or {}).get("loss") or {}
+        label = "ResShiftL" if float(loss.get("lpips_vgg") or 0) > 0 else "ResShift"
+    return f"{label} ({run})" if run else label
+
+
+def customised(n: int, rows: list[tuple[str, int]] | None = None, metrics: list[str] | None = None,
+               results: Path | None = None) -> dict:
+    """Table ``n``'s specification with its rows and/or every column group's metrics replaced
+    (the workflow's demo tables). Explicit rows switch added rows off."""
+    import copy
+
+    t = copy.deepcopy(table_spec(n))
+    if metrics:
+        for group in t["columns"]:
+            group["metrics"] = list(metrics)
+    if rows is not None:
+        by_key = {(r["method"], int(r["steps"])): i for i, r in enumerate(t["rows"])}
+        t["rows"] = [{"method": m, "steps": int(s), "paper": row_label(m, results), "paper_row": by_key.get((m, int(s)))}
+                     for m, s in rows]
+        t["added_rows"] = False
+    return t
+
+
+def unavailable_reason(results: Path, dataset: str, metric: str, method: str, steps: int) -> str | None:
+    """Why ``metric`` is empty in a metrics file (recorded by ``resshift-bench metrics``), if it is."""
+    notes = metrics_csv(results, dataset, method, steps).with_suffix(".csv.json")
+    if not notes.is_file():
+        return None
+    return json.loads(notes.read_text()).get("unavailable", {}).get(metric)
+
+
+def build(n: int, results: str | Path = "results", dataset_map: dict | None = None,
+          rows: list[tuple[str, int]] | None = None, metrics: list[str] | None = None) -> dict:
+    """The table as rows of cells plus provenance (a dict ready to render). ``rows``/``metrics``
+    replace the specification's (see :func:`customised`)."""
     results = Path(results)
-    t = table_spec(n)
+    t = customised(n, rows, metrics, results)
     tol = spec()["tolerances"]
     dataset_map = dataset_map or {}
     paper = paper_values(n)
@@ -202,13 +237,19 @@ def build(n: int, results: str | Path = "results", dataset_map: dict | None = No
         datasets = [dataset_map.get(d, d) for d, _, _ in cols]
         why_not = reproduction(results, method, sorted(set(datasets)))
         row = {"label": r["paper"] if isinstance(r["paper"], str) else " ".join(map(str, r["paper"])).strip(),
-               "method": method, "steps": steps, "reproduction": why_not is None, "note": why_not or "", "cells": {}}
+               "method": method, "steps": steps, "reproduction": why_not is None, "note": why_not or "", "cells": {},
+               "unavailable": {}}
+        paper_row = paper.get(r.get("paper_row", i), {})
         for (ds, subset, metric), real_ds in zip(cols, datasets):
             name = column_name(t, ds, subset, metric)
             c = cell(results, real_ds, subset, metric, method, steps)
-            if c is not None and why_not is None and name in paper.get(i, {}):
-                c["paper"] = paper[i][name]
-                c["diff"] = c["mean"] - paper[i][name]
+            if c is None:
+                reason = unavailable_reason(results, real_ds, metric, method, steps)
+                if reason:
+                    row["unavailable"][name] = f"{metric}: {reason}"
+            if c is not None and why_not is None and name in paper_row:
+                c["paper"] = paper_row[name]
+                c["diff"] = c["mean"] - paper_row[name]
                 c["verdict"] = "match" if abs(c["diff"]) <= tol.get(metric, float("inf")) else "differs"
             row["cells"][name] = c
         tm = timing(results, method, steps)
@@ -285,7 +326,8 @@ def to_csv(table: dict) -> str:
 
     fields = ["method", "steps", "label", "reproduction", "note"]
     for col in table["columns"]:
-        fields += [col, f"{col}_ci_low", f"{col}_ci_high", f"{col}_n", f"{col}_paper", f"{col}_diff", f"{col}_verdict"]
+        fields += [col, f"{col}_ci_low", f"{col}_ci_high", f"{col}_n", f"{col}_paper", f"{col}_diff", f"{col}_verdict",
+                   f"{col}_unavailable"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
@@ -295,7 +337,7 @@ def to_csv(table: dict) -> str:
             c = r["cells"].get(col) or {}
             row.update({col: c.get("mean"), f"{col}_ci_low": c.get("ci_low"), f"{col}_ci_high": c.get("ci_high"),
                         f"{col}_n": c.get("n"), f"{col}_paper": c.get("paper"), f"{col}_diff": c.get("diff"),
-                        f"{col}_verdict": c.get("verdict")})
+                        f"{col}_verdict": c.get("verdict"), f"{col}_unavailable": r.get("unavailable", {}).get(col)})
         w.writerow({k: ("" if v is None else v) for k, v in row.items()})
     return buf.getvalue()
 
@@ -311,6 +353,8 @@ def to_markdown(table: dict) -> str:
         for col in table["columns"]:
             c = r["cells"].get(col)
             text = _fmt(c["mean"] if c else None, col)
+            if c is None and col in r.get("unavailable", {}):
+                text = "n/a‡"
             if c and c.get("ci_low") is not None and c.get("ci_low") == c.get("ci_low"):
                 text += f" ({_fmt(c['ci_low'], col)}–{_fmt(c['ci_high'], col)})"
             rank = ranks.get(col, {}).get(i)
@@ -323,7 +367,9 @@ def to_markdown(table: dict) -> str:
         lines.append(f"| {label} | {steps} | " + " | ".join(cells) + " |")
     lines += ["", "Bold: best, underlined: second. Parentheses: 95% bootstrap interval. "
               "† not a reproduction of the paper's row (no paper value shown): "
-              + "; ".join(sorted({f"{r['label']}: {r['note']}" for r in table["rows"] if r["note"]})),
+              + "; ".join(sorted({f"{r['label']}: {r['note']}" for r in table["rows"] if r["note"]}))
+              + "".join(f" ‡ unavailable: {why}." for why in sorted({w for r in table["rows"]
+                                                                    for w in r.get("unavailable", {}).values()})),
               "", "Provenance: " + json.dumps(table["provenance"], sort_keys=True)]
     return "\n".join(lines) + "\n"
 
@@ -338,7 +384,7 @@ def to_latex(table: dict) -> str:
         cells = []
         for col in table["columns"]:
             c = r["cells"].get(col)
-            text = _fmt(c["mean"] if c else None, col) or "--"
+            text = _fmt(c["mean"] if c else None, col) or ("n/a" if col in r.get("unavailable", {}) else "--")
             rank = ranks.get(col, {}).get(i)
             cells.append(rf"\textbf{{{text}}}" if rank == 1 else rf"\underline{{{text}}}" if rank == 2 else text)
         dagger = "" if r["reproduction"] else r"$^\dagger$"
@@ -349,10 +395,11 @@ def to_latex(table: dict) -> str:
 
 
 def write(n: int, results: str | Path = "results", out_dir: str | Path | None = None,
-          dataset_map: dict | None = None) -> list[Path]:
+          dataset_map: dict | None = None, rows: list[tuple[str, int]] | None = None,
+          metrics: list[str] | None = None) -> list[Path]:
     from resshift.imageio import write_text
 
-    table = build(n, results, dataset_map)
+    table = build(n, results, dataset_map, rows, metrics)
     out_dir = Path(out_dir or results)
     return [write_text(to_csv(table), out_dir / f"table{n}.csv"),
             write_text(to_markdown(table), out_dir / f"table{n}.md"),

@@ -131,3 +131,30 @@ def test_a_new_method_joins_the_comparison_tables_but_not_the_ablation(tmp_path)
     assert [(r["label"], r["steps"]) for r in added] == [("Bicubic", -1), ("my_sr", -1)]
     assert added[1]["cells"]["PSNR"]["mean"] == pytest.approx(23.5, abs=0.01) and "paper" not in added[1]["cells"]["PSNR"]
     assert not any(r["method"] == "my_sr" for r in T.build(1, tmp_path)["rows"])
+
+
+def test_config_rows_and_metrics_replace_the_paper_columns_and_unavailable_metrics_say_why(tmp_path):
+    """The workflow's demo table: its own rows (trained runs), extra metrics, and an empty metric
+    column carries the reason the metrics command recorded."""
+    _metrics(tmp_path, "demo_sr", "bicubic", -1, {"psnr": 27.3, "ssim": 0.70, "niqe": 7.0})
+    _metrics(tmp_path, "demo_sr", "resshift@demo_t4", 4, {"psnr": 27.6, "ssim": 0.72, "niqe": 6.0})
+    _metrics(tmp_path, "demo_sr", "someone_else", -1, {"psnr": 30.0, "ssim": 0.9, "niqe": 3.0})
+    for method, steps in (("bicubic", -1), ("resshift@demo_t4", 4)):
+        notes = tmp_path / "metrics" / "demo_sr" / f"{method}-{steps}.csv.json"
+        notes.write_text(json.dumps({"unavailable": {"lpips": "weights missing: alex.pth"}, "set": {}}))
+    rows = [("bicubic", -1), ("resshift@demo_t4", 4)]
+    (tmp_path / "models" / "demo_t4").mkdir(parents=True)
+    (tmp_path / "models" / "demo_t4" / "config.yaml").write_text("loss: {mse: 1.0, lpips_vgg: 0.0}\n")
+    table = T.build(2, tmp_path, {"imagenet_test": "demo_sr"}, rows=rows, metrics=["psnr", "ssim", "lpips", "niqe"])
+    assert [(r["method"], r["steps"]) for r in table["rows"]] == rows           # no added rows
+    assert table["columns"][:4] == ["PSNR", "SSIM", "LPIPS", "NIQE"]
+    assert table["lower_better"]["NIQE"] and not table["lower_better"]["PSNR"]
+    assert table["rows"][1]["label"] == "ResShift (demo_t4)" and table["rows"][1]["note"].startswith("retrained")
+    assert table["rows"][1]["cells"]["PSNR"]["mean"] == pytest.approx(27.6, abs=0.01)
+    assert table["rows"][0]["cells"]["LPIPS"] is None
+    assert table["rows"][0]["unavailable"]["LPIPS"] == "lpips: weights missing: alex.pth"
+    csv_text = T.to_csv(table)
+    assert "LPIPS_unavailable" in csv_text.splitlines()[0] and "lpips: weights missing: alex.pth" in csv_text
+    md = T.to_markdown(table)
+    assert "n/a‡" in md and "‡ unavailable: lpips: weights missing: alex.pth." in md
+    assert "| ResShift (demo_t4)† | 4 | **27.60" in md
