@@ -215,3 +215,22 @@ def get(name: str) -> type[Restorer]:
 
 def build(name: str, steps: int | None = None, device: str = "cpu", **options) -> Restorer:
     return get(name)(steps=steps, device=device, **options)
+
+
+def run_options(method: str, models: str | Path = "results/models", options: dict | None = None) -> tuple[str, dict]:
+    """``"resshift@demo_t4"`` -> (``"resshift"``, ``options`` plus those that load the run
+    ``models/demo_t4`` trained by ``resshift train``: its ``config.yaml`` and
+    ``checkpoints/last.pth``, unless ``options`` names a checkpoint already)."""
+    options = dict(options or {})
+    name, sep, run = method.partition("@")
+    if not sep or "checkpoint" in options:
+        return name, options
+    folder = Path(models) / run
+    ckpt = folder / "checkpoints" / "last.pth"
+    if not run or not ckpt.is_file():
+        raise ResShiftError(f"{method}: no trained run at {folder} (checkpoints/last.pth missing); train it with "
+                            f"`resshift train --config CONFIG --out {folder}` or let the workflow build {ckpt}")
+    options["checkpoint"] = str(ckpt)
+    if (folder / "config.yaml").is_file():
+        options.setdefault("config", str(folder / "config.yaml"))
+    return name, options

@@ -14,18 +14,20 @@ from resshift.errors import ResShiftError
 
 def run_method(method: str, data_dir: str | Path, out_dir: str | Path, *, steps: int | None = None,
                device: str = "cpu", seed: int = 0, options: dict | None = None, limit: int | None = None,
-               progress: bool = True) -> Path:
+               progress: bool = True, models: str | Path = "results/models") -> Path:
+    """``method`` is a registry name, or ``NAME@RUN`` for a run trained under ``models``."""
     from tqdm.auto import tqdm
 
     from resshift.imageio import list_images, read_image, read_mask, write_image, write_text
     from resshift.sampling import seed_for
 
-    from .base import build
+    from .base import build, run_options
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     if not (data_dir / "lq").is_dir():
         raise ResShiftError(f"{data_dir}: no lq/ folder; build the test set first (resshift-bench data build NAME)")
-    restorer = build(method, steps=steps, device=device, **(options or {}))
+    name, options = run_options(method, models, options)
+    restorer = build(name, steps=steps, device=device, **options)
     files = list_images(data_dir / "lq")[:limit]
     if restorer.task == "inpaint" and not (data_dir / "mask").is_dir():
         raise ResShiftError(f"{data_dir}: {method} inpaints and needs mask/ beside lq/")
@@ -41,9 +43,9 @@ def run_method(method: str, data_dir: str | Path, out_dir: str | Path, *, steps:
         if out.shape[-2:] != (lq.shape[-2] * restorer.sf, lq.shape[-1] * restorer.sf):
             raise ResShiftError(f"{method} returned {tuple(out.shape[-2:])} for {path.name}; expected x{restorer.sf}")
         write_image(out[0].float().cpu().clamp(0, 1), out_dir / f"{path.stem}.png")
-    meta = {**restorer.meta(), "dataset": data_dir.name, "images": len(files),
+    meta = {**restorer.meta(), "method": method, "run": method.partition("@")[2] or None, "dataset": data_dir.name, "images": len(files),
             "seed_rule": "generator per image seeded by sha256(seed, method, image stem)", "seed": seed,
             "seconds": round(time.time() - t0, 3), "torch": torch.__version__, "python": platform.python_version(),
-            "options": {k: str(v) for k, v in (options or {}).items()}}
+            "options": {k: str(v) for k, v in options.items()}}
     write_text(json.dumps(meta, indent=1), out_dir / "meta.json")
     return out_dir

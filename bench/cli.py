@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from resshift.errors import run_cli
+from resshift.errors import ResShiftError, run_cli
 
 
 def _weights(args) -> int:
@@ -98,7 +98,16 @@ def _table(args) -> int:
     from .tables import write
 
     mapping = dict(kv.split("=", 1) for kv in args.dataset_map) if args.dataset_map else None
-    for path in write(args.number, args.results, args.out, mapping):
+    rows = None
+    if args.rows:
+        rows = []
+        for item in args.rows:
+            method, sep, steps = item.rpartition(":")
+            if not sep or not method or not steps.lstrip("-").isdigit():
+                raise ResShiftError(f"--rows {item!r}: use METHOD:STEPS (steps -1 for a method without steps)")
+            rows.append((method, int(steps)))
+    metrics = [m for m in args.metrics.split(",") if m] if args.metrics else None
+    for path in write(args.number, args.results, args.out, mapping, rows, metrics):
         print(path)
     return 0
 
@@ -106,12 +115,14 @@ def _table(args) -> int:
 def _time(args) -> int:
     from .timing import time_method, write_timing
 
+    options = dict(kv.split("=", 1) for kv in args.option) if args.option else {}
     record = time_method(args.method, device=args.device, batch_size=args.batch_size, size=args.size,
-                         repeats=args.repeats, steps=args.steps)
+                         repeats=args.repeats, steps=None if args.steps == -1 else args.steps,
+                         models=args.models or Path(args.results) / "models", options=options)
     print(f"{record['method']}-{record['steps']}: {record['seconds_per_image']} s/image "
           f"(batch {record['batch_size']}, {record['input']} -> {record['output']}, {record['device_name']}); "
           f"params {record['params_trainable_M']} M trainable + {record['params_frozen_M']} M frozen")
-    print(write_timing(record, args.results))
+    print(write_timing(record, args.results, args.out))
     return 0
 
 
@@ -168,10 +179,11 @@ def _run(args) -> int:
 
     options = dict(kv.split("=", 1) for kv in args.option) if args.option else {}
     data = Path(args.data) if args.data else Path(args.results) / "data" / args.dataset
-    steps = args.steps
+    steps = None if args.steps in (None, -1) else args.steps
     out = Path(args.out) if args.out else Path(args.results) / "restored" / args.dataset / f"{args.method}-{steps or -1}"
+    models = args.models or Path(args.results) / "models"
     print(run_method(args.method, data, out, steps=steps, device=args.device, seed=args.seed, options=options,
-                     limit=args.limit))
+                     limit=args.limit, models=models))
     return 0
 
 
@@ -224,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--results", default="results")
     t.add_argument("--out", help="output folder (default: --results)")
     t.add_argument("--dataset-map", nargs="*", help="PAPER_SET=OUR_SET pairs (e.g. imagenet_test=demo_sr)")
+    t.add_argument("--rows", nargs="*", metavar="METHOD:STEPS",
+                   help="rows instead of the paper's (e.g. bicubic:-1 resshift@demo_t4:4); no added rows")
+    t.add_argument("--metrics", help="comma-separated metrics instead of the paper's columns (e.g. psnr,ssim,niqe)")
     t.set_defaults(func=_table)
 
     tm = sub.add_parser("time", help="seconds per image and parameter counts of a method")
@@ -234,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     tm.add_argument("--steps", type=int, help="sampling steps (diffusion baselines)")
     tm.add_argument("--repeats", type=int, default=3)
     tm.add_argument("--results", default="results")
+    tm.add_argument("--models", help="runs trained by `resshift train`, for METHOD@RUN (default RESULTS/models)")
+    tm.add_argument("--out", help="record file (default RESULTS/timing/<method>-<steps>.json)")
+    tm.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                    help="method option, e.g. checkpoint=RUN/checkpoints/last.pth")
     tm.set_defaults(func=_time)
 
     bl = sub.add_parser("baselines", help="list the registered methods and their weights (or fetch them)")
@@ -248,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--steps", type=int, help="sampling steps (diffusion methods)")
     r.add_argument("--out", help="output folder (default results/restored/<dataset>/<method>-<steps>)")
     r.add_argument("--results", default="results")
+    r.add_argument("--models", help="runs trained by `resshift train`, for METHOD@RUN (default RESULTS/models)")
     r.add_argument("--device", default="cuda" if _cuda() else "cpu")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--limit", type=int)

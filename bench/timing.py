@@ -55,7 +55,8 @@ def _timed(call, dev: torch.device, warmup: int, repeats: int) -> list[float]:
 
 
 def time_baseline(method: str, *, steps: int | None = None, device: str = "cpu", batch_size: int | None = None,
-                  size: int = 64, repeats: int = 3, warmup: int = 1) -> dict:
+                  size: int = 64, repeats: int = 3, warmup: int = 1, models: str | Path = "results/models",
+                  options: dict | None = None) -> dict:
     """Time a registered baseline's ``restore`` (released weights, or a random-weight stand-in
     in the release's format when they are absent)."""
     import tempfile
@@ -66,17 +67,21 @@ def time_baseline(method: str, *, steps: int | None = None, device: str = "cpu",
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ResShiftError("--device cuda: no CUDA device is available here")
     batch = batch_size or (64 if dev.type == "cuda" else 1)
-    cls = B.get(method)
+    name, trained = B.run_options(method, models, options)        # NAME@RUN: the run's own weights
+    cls = B.get(name)
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            restorer, weights = cls(steps=steps, device=device), "released"
+            restorer = cls(steps=steps, device=device, **trained)
+            weights = f"trained run {method.partition('@')[2]}" if "@" in method else "released"
         except ResShiftError:
+            if "@" in method:
+                raise
             restorer, weights = cls.with_random_weights(tmp, steps=steps, device=device), "random (weights missing)"
         lq = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0)).to(dev)
 
         times = _timed(lambda: restorer.restore(lq, generator=torch.Generator().manual_seed(0)), dev, warmup, repeats)
         params = restorer.params()
-    return {"method": method, "steps": restorer.steps or -1, "config": method, "device": str(dev),
+    return {"method": method, "steps": restorer.steps or -1, "config": trained.get("config", name), "device": str(dev),
             "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
             "threads": torch.get_num_threads(), "batch_size": batch, "input": f"{size}x{size}",
             "output": f"{size * restorer.sf}x{size * restorer.sf}", "repeats": repeats, "warmup": warmup,
@@ -87,15 +92,16 @@ def time_baseline(method: str, *, steps: int | None = None, device: str = "cpu",
 
 
 def time_method(method: str, *, device: str = "cpu", batch_size: int | None = None, size: int = 64,
-                repeats: int = 3, warmup: int = 1, steps: int | None = None) -> dict:
+                repeats: int = 3, warmup: int = 1, steps: int | None = None,
+                models: str | Path = "results/models", options: dict | None = None) -> dict:
     """Time one method's restore of a (batch, 3, size, size) batch; returns the record.
     ResShift configurations run through the sampler; other registered methods through
     :func:`time_baseline`."""
     from resshift.sampling import NoiseField, sample
 
-    if method not in RESSHIFT_METHODS:
+    if method not in RESSHIFT_METHODS or options:
         return time_baseline(method, steps=steps, device=device, batch_size=batch_size, size=size,
-                             repeats=repeats, warmup=warmup)
+                             repeats=repeats, warmup=warmup, models=models, options=options)
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ResShiftError("--device cuda: no CUDA device is available here")
@@ -121,8 +127,8 @@ def time_method(method: str, *, device: str = "cpu", batch_size: int | None = No
             "torch_version": torch.__version__}
 
 
-def write_timing(record: dict, results: str | Path = "results") -> Path:
+def write_timing(record: dict, results: str | Path = "results", out: str | Path | None = None) -> Path:
     from resshift.imageio import write_text
 
-    path = Path(results) / "timing" / f"{record['method']}-{record['steps']}.json"
+    path = Path(out) if out else Path(results) / "timing" / f"{record['method']}-{record['steps']}.json"
     return write_text(json.dumps(record, indent=2) + "\n", path)

@@ -73,7 +73,7 @@ def _tiny_eps_run(tmp_path: Path) -> Path:
     from resshift.train import train
 
     cfg = copy.deepcopy(load_config("demo_ldm"))
-    cfg["data"] = {"kind": "packaged", "crop": 16, "images": ["astronaut"]}
+    cfg["data"] = {"kind": "packaged", "crop": 32, "images": ["astronaut"]}
     cfg["train"].update(iterations=1, batch_size=2, micro_batch=2, checkpoint_every=1)
     return train(cfg, tmp_path / "ldm_run", progress=False, log=lambda m: None)
 
@@ -313,3 +313,28 @@ def test_timing_a_baseline_uses_a_random_stand_in_when_weights_are_missing(tmp_p
     assert time_method("bicubic", size=8, repeats=1, warmup=0)["params_trainable_M"] == 0
     with pytest.raises(ResShiftError, match="no random-weight stand-in"):
         time_method("stablesr", steps=4, size=8, repeats=1, warmup=0)
+
+
+def test_a_trained_run_is_a_method_by_name_at_run(tmp_path):
+    """NAME@RUN loads results/models/RUN (config.yaml + checkpoints/last.pth) for run and time."""
+    import json
+
+    from bench.cli import main
+    from bench.timing import time_method
+
+    _tiny_eps_run(tmp_path)
+    models = tmp_path / "models"
+    models.mkdir()
+    (tmp_path / "ldm_run").rename(models / "tiny")
+    data = _demo_set(tmp_path)
+    out = tmp_path / "out"
+    assert main(["run", "ldm_retrained@tiny", "--dataset", "set", "--data", str(data), "--steps", "4",
+                 "--models", str(models), "--out", str(out)]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["method"] == "ldm_retrained@tiny" and meta["run"] == "tiny" and meta["steps"] == 4
+    assert meta["options"]["checkpoint"] == str(models / "tiny" / "checkpoints" / "last.pth")
+    rec = time_method("ldm_retrained@tiny", steps=4, size=16, repeats=1, warmup=0, models=models)
+    assert rec["method"] == "ldm_retrained@tiny" and rec["weights"] == "trained run tiny" and rec["steps"] == 4
+    with pytest.raises(ResShiftError, match=r"ldm_retrained@nothing: no trained run at .*nothing"):
+        time_method("ldm_retrained@nothing", steps=4, size=16, repeats=1, warmup=0, models=models)
+    assert main(["run", "ldm_retrained@nothing", "--dataset", "set", "--data", str(data), "--models", str(models)]) == 2
