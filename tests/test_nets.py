@@ -119,3 +119,24 @@ def test_vq_decode_quantises():
     assert all(any(torch.allclose(v, c, atol=1e-6) for c in codes) for v in zq.permute(0, 2, 3, 1).reshape(-1, 3))
     with torch.no_grad():
         torch.testing.assert_close(vq.decode(z), vq.decode(zq, quantize=False))
+
+
+def test_space_to_depth_folds_pixels_and_starts_at_the_skip():
+    """space_to_depth s: the network sees s x s blocks as channels (1/s resolution) and returns the
+    full-size image; with output_skip its untrained output is the condition itself."""
+    from resshift.nets import UNetSwin
+
+    torch.manual_seed(0)
+    net = UNetSwin(image_size=32, in_channels=3, model_channels=32, out_channels=3, num_res_blocks=[1, 1],
+                   attention_resolutions=[4], channel_mult=[1, 2], num_head_channels=16, swin_embed_dim=32,
+                   window_size=4, cond_lq=True, lq_size=32, output_skip=True, space_to_depth=4)
+    assert net.size_multiple == 32 and net.input_blocks[0][0].in_channels == 2 * 3 * 16
+    x, lq = torch.randn(2, 3, 64, 32), torch.randn(2, 3, 64, 32)
+    out = net(x, torch.tensor([0, 3]), lq=lq)
+    assert out.shape == (2, 3, 64, 32) and torch.equal(out, lq)
+    torch.nn.init.normal_(net.out[-1].weight, std=0.1)
+    assert not torch.equal(net(x, torch.tensor([0, 3]), lq=lq), lq)
+    with pytest.raises(ValueError, match="space_to_depth 3"):
+        UNetSwin(image_size=32, in_channels=3, model_channels=32, out_channels=3, num_res_blocks=1,
+                 attention_resolutions=[], channel_mult=[1], num_head_channels=16, swin_embed_dim=32,
+                 space_to_depth=3)

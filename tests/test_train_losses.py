@@ -85,7 +85,7 @@ def test_eps_diffusion_matches_ldm_schedule_and_ddim_timesteps():
 
 def test_eps_model_trains_and_validates_with_ddim(tmp_path):
     cfg = copy.deepcopy(load_config("demo_ldm"))
-    cfg["data"] = {"kind": "packaged", "crop": 16, "images": ["astronaut"]}
+    cfg["data"] = {"kind": "packaged", "crop": 32, "images": ["astronaut"]}
     cfg["train"].update(iterations=4, batch_size=4, micro_batch=4, validate_every=4, checkpoint_every=4)
     cfg["diffusion"]["sample_steps"] = 3
     cfg["validation"] = {"images": ["chelsea"], "crop": 32}

@@ -12,6 +12,7 @@ import math
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .layers import Downsample, GroupNorm32, ResBlock, TimestepSequential, Upsample, timestep_embedding
@@ -57,11 +58,18 @@ class UNetSwin(nn.Module):
         cond_mask: bool = False,
         lq_size: int = 256,
         output_skip: bool = False,
+        space_to_depth: int = 1,
     ):
         """``output_skip``: add the condition (the bicubic-upsampled LQ, in the output's space) to
         the output, f_theta = y_0 + g_theta (Eq. 9 allows any function of y_0). Used by the tiny
         pixel-space demo networks, which start from bicubic and learn a correction; the released
-        networks predict x_0 directly (False). It adds no weights."""
+        networks predict x_0 directly (False). It adds no weights.
+
+        ``space_to_depth`` s > 1: the network works on s x s pixel blocks folded into channels
+        (pixel-unshuffle of x_t and of the condition, pixel-shuffle of the output), so a pixel-space
+        chain runs at 1/s of the resolution; ``image_size``/``lq_size`` stay in pixels and
+        ``attention_resolutions`` refer to the folded maps. The CPU demo networks use it; the
+        released networks do not (1)."""
         super().__init__()
         if dims != 2 or not conv_resample or resblock_updown or patch_norm:
             raise ValueError("UNetSwin supports dims=2, conv_resample=True, resblock_updown=False, "
@@ -79,9 +87,12 @@ class UNetSwin(nn.Module):
         self.model_channels = model_channels
         self.cond_lq, self.cond_mask = cond_lq, cond_mask
         self.lq_size = lq_size
+        self.space_to_depth = s2d = int(space_to_depth)
+        if s2d < 1 or image_size % s2d:
+            raise ValueError(f"space_to_depth {space_to_depth} must be a positive divisor of image_size {image_size}")
         self.output_skip = output_skip
         # Size multiple of the latent input: Swin windows at the deepest level.
-        self.size_multiple = window_size * 2 ** (len(channel_mult) - 1)
+        self.size_multiple = window_size * 2 ** (len(channel_mult) - 1) * s2d
         self.dtype = torch.float16 if use_fp16 else torch.float32
 
         emb_dim = 4 * model_channels
@@ -92,16 +103,17 @@ class UNetSwin(nn.Module):
             stages = int(round(math.log2(lq_size / image_size)))
             if 2 ** stages * image_size != lq_size:
                 raise ValueError(f"lq_size {lq_size} must be image_size {image_size} times a power of 2")
-            self.feature_extractor, cond_ch = _condition_extractor(4 if cond_mask else 3, stages)
+            self.feature_extractor, cond_ch = _condition_extractor((4 if cond_mask else 3) * s2d * s2d, stages)
         self.lq_factor = lq_size // image_size
 
         def swin(ch: int, res: int) -> SwinLayer:
             return SwinLayer(ch, swin_embed_dim, heads, window_size, swin_depth, res, mlp_ratio)
 
         ch = int(channel_mult[0] * model_channels)
-        self.input_blocks = nn.ModuleList([TimestepSequential(nn.Conv2d(in_channels + cond_ch, ch, 3, padding=1))])
+        self.input_blocks = nn.ModuleList([TimestepSequential(nn.Conv2d(in_channels * s2d * s2d + cond_ch, ch, 3,
+                                                                        padding=1))])
         skip_channels = [ch]
-        res = image_size                      # attention_resolutions are feature-map sizes
+        res = image_size // s2d               # attention_resolutions are feature-map sizes
         for level, mult in enumerate(channel_mult):
             for j in range(num_res_blocks[level]):
                 layers: list[nn.Module] = [ResBlock(ch, emb_dim, int(mult * model_channels), dropout,
@@ -134,7 +146,8 @@ class UNetSwin(nn.Module):
                 self.output_blocks.append(TimestepSequential(*layers))
 
         self.out = nn.Sequential(GroupNorm32(ch), nn.SiLU(),
-                                 nn.Conv2d(int(channel_mult[0] * model_channels), out_channels, 3, padding=1))
+                                 nn.Conv2d(int(channel_mult[0] * model_channels), out_channels * s2d * s2d, 3,
+                                           padding=1))
         if output_skip:                         # start at f_theta = y_0 (bicubic)
             nn.init.zeros_(self.out[-1].weight)
             nn.init.zeros_(self.out[-1].bias)
@@ -152,6 +165,8 @@ class UNetSwin(nn.Module):
         skip = lq
         if self.output_skip and (lq is None or lq.shape[1:] != (self.out_channels, *x.shape[-2:])):
             raise ValueError("output_skip needs the LQ condition upsampled to the output's size (pixel space)")
+        if self.space_to_depth > 1:
+            x = F.pixel_unshuffle(x, self.space_to_depth)
         if lq is not None:
             if not self.cond_lq:
                 raise ValueError("this network takes no LQ condition")
@@ -161,6 +176,8 @@ class UNetSwin(nn.Module):
                 lq = torch.cat([lq, mask], dim=1)
             elif self.cond_mask:
                 raise ValueError("this inpainting network needs a mask")
+            if self.space_to_depth > 1:
+                lq = F.pixel_unshuffle(lq, self.space_to_depth)
             x = torch.cat([x, self.feature_extractor(lq.type(self.dtype))], dim=1)
         elif self.cond_lq:
             raise ValueError("this network needs the LQ condition (lq=...)")
@@ -173,4 +190,6 @@ class UNetSwin(nn.Module):
         for block in self.output_blocks:
             h = block(torch.cat([h, skips.pop()], dim=1), emb)
         out = self.out(h.type(x.dtype))
+        if self.space_to_depth > 1:
+            out = F.pixel_shuffle(out, self.space_to_depth)
         return out + skip.to(out.dtype) if self.output_skip else out
