@@ -107,7 +107,7 @@ def _table(args) -> int:
                 raise ResShiftError(f"--rows {item!r}: use METHOD:STEPS (steps -1 for a method without steps)")
             rows.append((method, int(steps)))
     metrics = [m for m in args.metrics.split(",") if m] if args.metrics else None
-    for path in write(args.number, args.results, args.out, mapping, rows, metrics):
+    for path in write(args.number, args.results, args.out, mapping, rows, metrics, args.config_sha256):
         print(path)
     return 0
 
@@ -239,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--rows", nargs="*", metavar="METHOD:STEPS",
                    help="rows instead of the paper's (e.g. bicubic:-1 resshift@demo_t4:4); no added rows")
     t.add_argument("--metrics", help="comma-separated metrics instead of the paper's columns (e.g. psnr,ssim,niqe)")
+    t.add_argument("--config-sha256", help="hash of the configuration that produced the inputs (provenance)")
     t.set_defaults(func=_table)
 
     tm = sub.add_parser("time", help="seconds per image and parameter counts of a method")

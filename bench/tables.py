@@ -222,9 +222,11 @@ def unavailable_reason(results: Path, dataset: str, metric: str, method: str, st
 
 
 def build(n: int, results: str | Path = "results", dataset_map: dict | None = None,
-          rows: list[tuple[str, int]] | None = None, metrics: list[str] | None = None) -> dict:
+          rows: list[tuple[str, int]] | None = None, metrics: list[str] | None = None,
+          config_sha256: str | None = None) -> dict:
     """The table as rows of cells plus provenance (a dict ready to render). ``rows``/``metrics``
-    replace the specification's (see :func:`customised`)."""
+    replace the specification's (see :func:`customised`); ``config_sha256`` is the hash of the
+    configuration that produced the inputs (the workflow's; default: config/config.yaml's file)."""
     results = Path(results)
     t = customised(n, rows, metrics, results)
     tol = spec()["tolerances"]
@@ -262,7 +264,7 @@ def build(n: int, results: str | Path = "results", dataset_map: dict | None = No
     lower = {column_name(t, *c): _lower_better(c[2]) for c in cols}
     lower.update({"runtime_s": True, "params_M": True, "params_frozen_M": True})
     return {"table": int(n), "title": t["title"], "columns": names, "lower_better": lower, "rows": out_rows,
-            "paper": {i: v for i, v in paper.items()}, "provenance": provenance(results, t, out_rows, dataset_map)}
+            "paper": {i: v for i, v in paper.items()}, "provenance": provenance(results, t, out_rows, dataset_map, config_sha256)}
 
 
 def _lower_better(metric: str) -> bool:
@@ -271,7 +273,7 @@ def _lower_better(metric: str) -> bool:
     return get(metric).lower_better
 
 
-def provenance(results: Path, t: dict, rows: list[dict], dataset_map: dict) -> dict:
+def provenance(results: Path, t: dict, rows: list[dict], dataset_map: dict, config_sha256: str | None = None) -> dict:
     import importlib.metadata as md
 
     def sha(path: Path) -> str | None:
@@ -288,7 +290,7 @@ def provenance(results: Path, t: dict, rows: list[dict], dataset_map: dict) -> d
             meta = results / "restored" / ds / f"{r['method']}-{r['steps']}" / "meta.json"
             if meta.is_file():
                 m = json.loads(meta.read_text())
-                weights.update(m.get("weights_sha256") or {})
+                weights.update({f"{r['method']}-{r['steps']}/{k}": v for k, v in (m.get("weights_sha256") or {}).items()})
                 devices.add(m.get("device", ""))
     versions = {}
     for pkg in ("torch", "basicsr", "pyiqa", "torch-fidelity", "facexlib", "lpips", "numpy"):
@@ -296,7 +298,7 @@ def provenance(results: Path, t: dict, rows: list[dict], dataset_map: dict) -> d
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             pass
-    return {"git_commit": commit or "unknown", "config_sha256": sha(ROOT / "config" / "config.yaml"),
+    return {"git_commit": commit or "unknown", "config_sha256": config_sha256 or sha(ROOT / "config" / "config.yaml"),
             "dataset_manifests": {d: sha(results / "data" / d / "manifest.csv") for d in datasets},
             "weights_sha256": weights, "devices": sorted(d for d in devices if d), "versions": versions}
 
@@ -396,10 +398,10 @@ def to_latex(table: dict) -> str:
 
 def write(n: int, results: str | Path = "results", out_dir: str | Path | None = None,
           dataset_map: dict | None = None, rows: list[tuple[str, int]] | None = None,
-          metrics: list[str] | None = None) -> list[Path]:
+          metrics: list[str] | None = None, config_sha256: str | None = None) -> list[Path]:
     from resshift.imageio import write_text
 
-    table = build(n, results, dataset_map, rows, metrics)
+    table = build(n, results, dataset_map, rows, metrics, config_sha256)
     out_dir = Path(out_dir or results)
     return [write_text(to_csv(table), out_dir / f"table{n}.csv"),
             write_text(to_markdown(table), out_dir / f"table{n}.md"),

@@ -52,7 +52,7 @@ def test_readme_holds_the_two_commands_and_ci_runs_the_test_one():
 def test_layout():
     for path in ["resshift", "baselines", "bench", "datasets", "workflow/rules", "workflow/schemas", "config",
                  "tests", "Snakefile", "environment.yml", "pyproject.toml", "config/config.yaml",
-                 "workflow/profiles/slurm/config.yaml"]:
+                 "profiles/slurm/config.yaml", "profiles/kubernetes/config.yaml", "profiles/default/config.yaml"]:
         assert (ROOT / path).exists(), path
     assert "/results/*" in (ROOT / ".gitignore").read_text()
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]

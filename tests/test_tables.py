@@ -52,7 +52,7 @@ def test_table2_marks_verdicts_and_provenance(tmp_path):
     ldm = next(r for r in table["rows"] if r["method"] == "ldm" and r["steps"] == 15)
     assert ldm["cells"]["PSNR"]["verdict"] == "differs"
     assert table["rows"][0]["cells"]["PSNR"] is None                       # ESRGAN: no metrics file
-    assert table["provenance"]["weights_sha256"] == {"v3.pth": "abc"} and table["provenance"]["devices"] == ["cuda:0"]
+    assert table["provenance"]["weights_sha256"] == {"resshift-4/v3.pth": "abc"} and table["provenance"]["devices"] == ["cuda:0"]
     assert "torch" in table["provenance"]["versions"] and table["provenance"]["dataset_manifests"]["imagenet_test"]
     md = T.to_markdown(table)
     assert "**25.02" in md and "<u>24.4" in md                             # best and second PSNR

@@ -1,0 +1,139 @@
+"""The Snakemake workflow: lint, configuration errors, dry runs of the paper protocol with every
+profile, and the CI's small demo run end to end (then: a second run does nothing, and a changed
+config value re-runs only what depends on it)."""
+import csv
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+FIXTURES = ROOT / "tests" / "fixtures" / "workflow"
+
+
+def snakemake(*args, workdir: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", HF_HUB_OFFLINE="1")
+    return subprocess.run([str(BIN / "snakemake"), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args],
+                          capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The `Job stats` block of a (dry) run: rule -> jobs."""
+    block = output.split("Job stats:", 1)[1] if "Job stats:" in output else ""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M) if m.group(1) != "total"}
+
+
+def write_config(path: Path, cfg: dict) -> Path:
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def test_lint(tmp_path):
+    out = snakemake("--lint", workdir=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Lints for" not in out.stdout + out.stderr
+
+
+@pytest.fixture
+def paper_fixture(tmp_path):
+    """config/paper.yaml with every data folder replaced by an existing, empty one."""
+    cfg = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    for key in cfg["data"]["sources"]:
+        (tmp_path / "data" / key).mkdir(parents=True)
+        cfg["data"]["sources"][key] = str(tmp_path / "data" / key)
+    (tmp_path / "data" / "ffhq").mkdir()
+    cfg["fid"]["fid_ref"] = str(tmp_path / "data" / "ffhq")
+    for entry in cfg["tables"]:
+        if "set" in entry:
+            (tmp_path / "data" / "imagenet_train").mkdir(exist_ok=True)
+            entry["set"]["data.hq"] = str(tmp_path / "data" / "imagenet_train")
+    cfg["results_dir"] = str(tmp_path / "results")
+    return write_config(tmp_path / "paper.yaml", cfg)
+
+
+@pytest.mark.parametrize("profile", ["default", "slurm", "kubernetes"])
+def test_paper_dry_run_with_each_profile(paper_fixture, tmp_path, profile):
+    out = snakemake("-n", "--configfile", str(paper_fixture), "--profile", str(ROOT / "profiles" / profile),
+                    workdir=tmp_path)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    jobs = job_counts(out.stdout + out.stderr)
+    assert jobs["train"] == 13 and jobs["table"] == 7            # Table I grid, tables 1-7
+    assert jobs["build_dataset"] == 9 and jobs["restore"] == jobs["metrics"] > 40
+    assert (tmp_path / "results").exists() is False             # planning writes nothing
+
+
+def test_config_errors_are_one_clear_message(paper_fixture, tmp_path):
+    cfg = yaml.safe_load(paper_fixture.read_text())
+    bad_key = write_config(tmp_path / "bad_key.yaml", {**cfg, "tabels": []})
+    out = snakemake("-n", "--configfile", str(bad_key), workdir=tmp_path)
+    assert out.returncode != 0
+    assert "config top level: Additional properties are not allowed ('tabels' was unexpected)" in out.stdout + out.stderr
+    assert "Failed validating" not in out.stdout + out.stderr                # no schema dump
+
+    bad_value = write_config(tmp_path / "bad_value.yaml", {**cfg, "device": "gpu"})
+    out = snakemake("-n", "--configfile", str(bad_value), workdir=tmp_path)
+    assert out.returncode != 0 and "config device: 'gpu' does not match" in out.stdout + out.stderr
+
+    bad_row = dict(cfg, tables=[{"table": 2, "rows": [{"method": "bicubic", "step": -1}]}])
+    out = snakemake("-n", "--configfile", str(write_config(tmp_path / "bad_row.yaml", bad_row)), workdir=tmp_path)
+    assert out.returncode != 0 and "config tables.0.rows.0: Additional properties are not allowed ('step' was unexpected)" in out.stdout + out.stderr
+
+    no_source = dict(cfg, data={"sources": {k: v for k, v in cfg["data"]["sources"].items() if k != "imagenet_val"}})
+    out = snakemake("-n", "--configfile", str(write_config(tmp_path / "no_source.yaml", no_source)), workdir=tmp_path)
+    assert out.returncode != 0
+    text = out.stdout + out.stderr
+    assert "dataset imagenet_test needs" in text and "set data.sources.imagenet_val in the config" in text
+
+    unknown = dict(cfg, tables=[{"table": 2, "rows": [{"method": "no_such_method", "steps": -1}]}], targets=[2])
+    out = snakemake("-n", "--configfile", str(write_config(tmp_path / "unknown.yaml", unknown)), workdir=tmp_path)
+    assert out.returncode != 0 and "table 2: no registered method no_such_method" in out.stdout + out.stderr
+
+    offline = dict(cfg, offline=True, targets=[2])
+    out = snakemake("-n", "--configfile", str(write_config(tmp_path / "offline.yaml", offline)), workdir=tmp_path)
+    assert out.returncode != 0
+    text = out.stdout + out.stderr
+    assert "offline and released weights are missing" in text and "resshift-bench baselines fetch" in text
+
+
+def test_ci_workflow_end_to_end(tmp_path):
+    cfg = yaml.safe_load((FIXTURES / "ci.yaml").read_text())
+    cfg["results_dir"] = str(tmp_path / "results")
+    config = write_config(tmp_path / "ci.yaml", cfg)
+    out = snakemake("--cores", "8", "--configfile", str(config), workdir=tmp_path)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    results = tmp_path / "results"
+    with open(results / "table2.csv", newline="") as f:
+        rows = {(r["method"], r["steps"]): r for r in csv.DictReader(f)}
+    assert set(rows) == {("bicubic", "-1"), ("resshift@ci_t4", "4"), ("ldm_retrained@ci_ldm", "4")}
+    from bench.metrics import get
+
+    lpips_missing = get("lpips").unavailable()                # offline here: its weights are not cached
+    for r in rows.values():
+        assert 5 < float(r["PSNR"]) < 50 and 0 < float(r["SSIM"]) <= 1 and float(r["NIQE"]) > 0
+        if lpips_missing:
+            assert r["LPIPS"] == "" and r["LPIPS_unavailable"] == f"lpips: {lpips_missing}"
+        else:
+            assert 0 <= float(r["LPIPS"]) <= 1
+        assert float(r["runtime_s"]) > 0
+    md = (results / "table2.md").read_text()
+    assert not lpips_missing or ("n/a‡" in md and "‡ unavailable: lpips:" in md)
+    for rule in ("build_dataset", "train", "restore", "metrics", "time", "table"):
+        assert (results / "logs" / rule).is_dir() and (results / "benchmarks" / rule).is_dir(), rule
+    assert len(list((results / "restored" / "demo_sr" / "resshift@ci_t4-4").glob("*.png"))) == 3
+
+    again = snakemake("-n", "--configfile", str(config), workdir=tmp_path)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+    cfg["training"]["ci_t4"]["set"]["train.lr"] = 0.002                  # one run's value changes
+    changed = snakemake("-n", "--configfile", str(write_config(tmp_path / "ci2.yaml", cfg)), workdir=tmp_path)
+    jobs = job_counts(changed.stdout + changed.stderr)
+    assert jobs == {"train": 1, "restore": 1, "time_method": 1, "metrics": 1, "table": 1, "all": 1}, jobs
+
+    report = snakemake("--configfile", str(config), "--report", str(tmp_path / "report.html"), workdir=tmp_path)
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "table2" in (tmp_path / "report.html").read_text(errors="replace")

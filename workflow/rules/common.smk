@@ -1,0 +1,229 @@
+# Planning helpers shared by the rules: which test sets, trained runs, restorations, metric files
+# and timings each requested table needs. Planning reads configuration and specifications only
+# (bench/tables.yaml, datasets/*.yaml); source folders are checked when a job runs.
+import os
+import shlex
+from pathlib import Path
+
+import yaml
+from snakemake.exceptions import WorkflowError
+
+from bench.tables import columns, customised
+
+RESULTS = config["results_dir"]
+MODELS = f"{RESULTS}/models"
+LOGS = f"{RESULTS}/logs"
+BENCH = f"{RESULTS}/benchmarks"
+SEED = config.get("seed", 0)
+MACHINE_CORES = os.cpu_count() or 1
+THREADS = MACHINE_CORES if config.get("threads", "auto") == "auto" else int(config["threads"])
+DEVICE = config.get("device", "cpu")
+GPU = 1 if DEVICE.startswith("cuda") else 0
+DEVICE_ARG = "" if DEVICE == "auto" else f"--device {DEVICE}"
+
+# Local runs: jobs share this machine's cores through the `cpu_slots` resource, so `--cores 8`
+# on a 2-core machine runs one 2-thread job at a time instead of four (cluster executors
+# schedule on their nodes' cores instead).
+if workflow.local_exec and "cpu_slots" not in workflow.global_resources:
+    workflow.register_resource("cpu_slots", MACHINE_CORES)
+
+
+def _recipe(name):
+    path = Path(workflow.main_snakefile).parent / "datasets" / f"{name}.yaml"
+    if not path.is_file():
+        raise WorkflowError(f"config: dataset {name!r} has no recipe datasets/{name}.yaml")
+    return yaml.safe_load(path.read_text())
+
+
+def _get(mapping, dotted):
+    node = mapping
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+# ------------------------------------------------------------------ training runs
+def training_runs():
+    """run name -> {config, set}: the config's `training` runs plus each table's Table-I grid."""
+    runs = {name: {"config": r["config"], "set": dict(r.get("set") or {})}
+            for name, r in (config.get("training") or {}).items()}
+    for entry in config.get("tables") or []:
+        if entry.get("grid"):
+            from resshift.config import load_config, table1_name, table1_settings
+
+            for steps, p, kappa in table1_settings(load_config(entry["grid"])):
+                name = table1_name(entry["grid"], steps, p, kappa)
+                runs[name] = {"config": name, "set": dict(entry.get("set") or {})}
+    return runs
+
+
+RUNS = training_runs()
+
+
+def train_sets(run):
+    return " ".join(f"--set {shlex.quote(f'{k}={v}')}" for k, v in sorted(RUNS[run]["set"].items()))
+
+
+# ------------------------------------------------------------------ tables
+def table_entry(n):
+    for entry in config.get("tables") or []:
+        if int(entry["table"]) == int(n):
+            return entry
+    return {"table": int(n)}                    # the paper's table as specified in bench/tables.yaml
+
+
+def table_rows(n):
+    """[(method, steps)] of table n: the config's rows, its grid's runs, or the paper's rows."""
+    entry = table_entry(n)
+    if entry.get("rows"):
+        return [(r["method"], int(r["steps"])) for r in entry["rows"]]
+    if entry.get("grid"):
+        from resshift.config import load_config, table1_name, table1_settings
+
+        return [(f"resshift@{table1_name(entry['grid'], s, p, k)}", s)
+                for s, p, k in table1_settings(load_config(entry["grid"]))]
+    return [(r["method"], int(r["steps"])) for r in customised(n)["rows"]]
+
+
+def table_spec_for(n):
+    entry = table_entry(n)
+    return customised(n, table_rows(n), entry.get("metrics"))
+
+
+def dataset_map(n):
+    return dict(table_entry(n).get("datasets") or {})
+
+
+def table_datasets(n):
+    mapping = dataset_map(n)
+    return sorted({mapping.get(ds, ds) for ds, _, _ in columns(table_spec_for(n))})
+
+
+def table_metric_files(n):
+    return [f"{RESULTS}/metrics/{ds}/{m}-{s}.{ext}" for ds in table_datasets(n) for m, s in table_rows(n)
+            for ext in ("csv", "csv.json")]
+
+
+def table_restored_folders(n):
+    return [f"{RESULTS}/restored/{ds}/{m}-{s}" for ds in table_datasets(n) for m, s in table_rows(n)]
+
+
+def table_timing_files(n):
+    if not table_spec_for(n).get("extra"):
+        return []
+    return [f"{RESULTS}/timing/{m}-{s}.json" for m, s in table_rows(n)]
+
+
+def table_args(n):
+    rows = " ".join(f"{m}:{s}" for m, s in table_rows(n))
+    mapping = " ".join(f"{k}={v}" for k, v in sorted(dataset_map(n).items()))
+    metrics = table_entry(n).get("metrics")
+    return (f"--rows {rows} --config-sha256 {config_sha256()}" + (f" --dataset-map {mapping}" if mapping else "")
+            + (f" --metrics {','.join(metrics)}" if metrics else ""))
+
+
+def config_sha256():
+    """Provenance: the effective configuration (config.yaml plus --configfile/--config), hashed."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def requested_tables():
+    return [int(n) for n in config.get("targets", [])]
+
+
+def metrics_for(dataset, method, steps):
+    """Union of the metrics every configured or requested table reads from this file."""
+    names = []
+    wanted = {int(e["table"]) for e in config.get("tables") or []} | set(requested_tables())
+    for n in sorted(wanted):
+        mapping = dataset_map(n)
+        if (method, int(steps)) not in table_rows(n):
+            continue
+        for ds, _, metric in columns(table_spec_for(n)):
+            if mapping.get(ds, ds) == dataset and metric not in names:
+                names.append(metric)
+    return names or ["psnr", "ssim"]
+
+
+# ------------------------------------------------------------------ inputs that cannot be had
+def dataset_source_args(dataset):
+    """--source/--prebuilt for a recipe that needs external images; fails at planning when the
+    config does not say where they are."""
+    recipe = _recipe(dataset)
+    src = recipe.get("source") or {}
+    if "packaged" in src:
+        return ""
+    key = src.get("config_key", f"data.sources.{dataset}")
+    prebuilt = _get(config, f"data.prebuilt.{dataset}")
+    if prebuilt:
+        return f"--prebuilt {shlex.quote(str(prebuilt))}"
+    folder = _get(config, key)
+    if not folder:
+        raise WorkflowError(
+            f"dataset {dataset} needs {src.get('expect', 'a folder of images')} ({src.get('url', '')}): "
+            f"set {key} in the config (or data.prebuilt.{dataset} for a prebuilt set)")
+    return f"--source {shlex.quote(str(folder))}"
+
+
+def check_methods(n):
+    """Every row of table n names a registered method (a baseline module or plugin)."""
+    import baselines
+
+    known = baselines.registry()
+    unknown = sorted({m for m, _ in table_rows(n) if m.partition("@")[0] not in known})
+    if unknown:
+        raise WorkflowError(f"table {n}: no registered method {', '.join(unknown)} (see `resshift-bench baselines`); "
+                            f"add one (docs/adding-a-baseline.md) or list the table's rows in the config (tables: rows)")
+
+
+def check_weights_offline(methods):
+    """With `offline: true`, name every released weight file that is missing, before any job runs."""
+    if not config.get("offline"):
+        return
+    import baselines
+
+    missing = []
+    for method in sorted(set(methods)):
+        name = method.partition("@")[0]
+        if "@" in method:
+            continue                          # trained by this workflow
+        for w in baselines.get(name).weights:
+            if not w.present():
+                missing.append(f"{name}: {w.path}")
+    if missing:
+        raise WorkflowError("offline and released weights are missing (" + "; ".join(missing)
+                            + "); fetch them where there is a network with `resshift-bench baselines fetch NAME` "
+                            "and copy $RESSHIFT_HOME here, or set offline: false")
+
+
+def method_options(method, input):
+    """--option flags: the config's `methods.<name>.options`, and for NAME@RUN the run's files."""
+    opts = dict((config.get("methods") or {}).get(method.partition("@")[0], {}).get("options") or {})
+    if "@" in method:
+        opts.update(checkpoint=input.run[0], config=input.run[1])
+    return " ".join(f"--option {shlex.quote(f'{k}={v}')}" for k, v in sorted(opts.items()))
+
+
+def run_inputs(method):
+    """A method trained by this workflow reads its run's last checkpoint and configuration."""
+    run = method.partition("@")[2]
+    if not run:
+        return []
+    if run not in RUNS:
+        raise WorkflowError(f"method {method}: no training run {run!r} in the config's `training` "
+                            f"(or a table's grid); add training: {{{run}: {{config: NAME}}}}")
+    return [f"{MODELS}/{run}/checkpoints/last.pth", f"{MODELS}/{run}/config.yaml"]
+
+
+def has_reference(dataset):
+    return _recipe(dataset).get("kind") != "folder"
+
+
+for _n in requested_tables() + [int(e["table"]) for e in config.get("tables") or []]:
+    for _ds in table_datasets(_n):
+        _recipe(_ds)

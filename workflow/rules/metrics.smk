@@ -1,0 +1,28 @@
+# Per-image metrics of one restoration: results/metrics/<dataset>/<method>-<steps>.csv, and beside
+# it .csv.json with each unavailable metric's reason. The metric list is a parameter: adding a
+# metric to a table re-runs this job and the table only.
+rule metrics:
+    input:
+        pred=f"{RESULTS}/restored/{{dataset}}/{{method}}-{{steps}}",
+        data=f"{RESULTS}/data/{{dataset}}",
+    output:
+        csv=f"{RESULTS}/metrics/{{dataset}}/{{method}}-{{steps}}.csv",
+        notes=f"{RESULTS}/metrics/{{dataset}}/{{method}}-{{steps}}.csv.json",
+    params:
+        metrics=lambda w: ",".join(metrics_for(w.dataset, w.method, w.steps)),
+        ref=lambda w, input: f"--ref {input.data}/gt" if has_reference(w.dataset) else "",
+        fid=lambda w: " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sorted((config.get("fid") or {}).items())),
+        device=DEVICE_ARG,
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/metrics/{{dataset}}/{{method}}-{{steps}}.log",
+    benchmark:
+        f"{BENCH}/metrics/{{dataset}}/{{method}}-{{steps}}.tsv"
+    threads: THREADS
+    resources:
+        cpu_slots=lambda w, threads: threads,
+        gpu=GPU,
+    shell:
+        "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} resshift-bench metrics --pred {input.pred} {params.ref} --metrics {params.metrics} "
+        "{params.fid} --out {output.csv} {params.device} > {log} 2>&1"
