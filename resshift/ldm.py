@@ -5,7 +5,9 @@ Forward process and training (DDPM, Ho et al. Eq. 14): x_t = sqrt(abar_t) x_0 + 
 loss ||eps - eps_theta(x_t, y, t)||^2, with LDM's 1000-step "linear" betas (sqrt-linear from
 0.0015 to 0.0155, diffusers' ``scaled_linear``); the LQ image is concatenated to x_t by the network
 (``cond_lq``), as in LDM's ``bsr_sr``. Sampling: diffusers' ``DDIMScheduler`` with eta 1.0 and
-LDM's uniform timesteps shifted by one (``steps_offset=1``, ``timestep_spacing="leading"``).
+LDM's uniform timesteps shifted by one (``steps_offset=1``, ``timestep_spacing="leading"``); in pixel
+space each step's x_0 estimate is clipped to [-1, 1] (``clip_sample``, as improved-diffusion's
+``clip_denoised`` and ResShift's pixel-space sampler), in latent space it is not (LDM).
 
 Config: ``diffusion: {kind: eps, train_steps: 1000, beta_start: 0.0015, beta_end: 0.0155,
 sample_steps: 15, eta: 1.0, sf: 4, latent: true, scale_factor: 1.0}``.
@@ -37,7 +39,7 @@ class EpsDiffusion(ChainSpace):
 
         start, end, kind = self.beta
         return DDIMScheduler(num_train_timesteps=self.train_steps, beta_start=start, beta_end=end,
-                             beta_schedule=kind, clip_sample=False, set_alpha_to_one=False, steps_offset=1,
+                             beta_schedule=kind, clip_sample=not self.latent, set_alpha_to_one=False, steps_offset=1,
                              timestep_spacing="leading", prediction_type="epsilon")
 
     @property

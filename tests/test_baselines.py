@@ -126,8 +126,9 @@ def test_every_method_restores_a_tiny_batch(name, tmp_path):
     assert name == "bicubic" or meta["params"]["trainable"] > 0
 
 
-def _closed_form_ddim(eps_fn, shape, steps, gen, eta=1.0):
-    """DDIM (Song et al. Eq. 12) with LDM's schedule and timesteps, written out in numpy/torch."""
+def _closed_form_ddim(eps_fn, shape, steps, gen, eta=1.0, clip=False):
+    """DDIM (Song et al. Eq. 12) with LDM's schedule and timesteps, written out in numpy/torch
+    (``clip``: each step's x_0 estimate clipped to [-1, 1], the pixel-space sampler)."""
     betas = np.linspace(0.0015 ** 0.5, 0.0155 ** 0.5, 1000, dtype=np.float64) ** 2
     abar = np.cumprod(1 - betas)
     step = 1000 // steps
@@ -138,6 +139,7 @@ def _closed_form_ddim(eps_fn, shape, steps, gen, eta=1.0):
         a_prev = abar[t - step] if t - step >= 0 else abar[0]
         eps = eps_fn(x, t)
         x0 = (x - (1 - a_t) ** 0.5 * eps) / a_t ** 0.5
+        x0 = x0.clamp(-1, 1) if clip else x0
         sigma = eta * ((1 - a_prev) / (1 - a_t)) ** 0.5 * (1 - a_t / a_prev) ** 0.5
         z = torch.randn(shape, generator=gen, dtype=torch.float32)
         x = a_prev ** 0.5 * x0 + (1 - a_prev - sigma ** 2) ** 0.5 * eps + sigma * z
@@ -156,7 +158,8 @@ def test_ddim_matches_its_closed_form(steps):
 
     d = EpsDiffusion(sf=1, latent=False, sample_steps=steps)
     ours = d.sample(eps_model, lq, model_kwargs={"lq": lq}, generator=torch.Generator().manual_seed(7))
-    ref, ts = _closed_form_ddim(lambda x, t: eps_model(x, t, lq), lq.shape, steps, torch.Generator().manual_seed(7))
+    ref, ts = _closed_form_ddim(lambda x, t: eps_model(x, t, lq), lq.shape, steps, torch.Generator().manual_seed(7),
+                                clip=True)
     assert d.timesteps(steps) == ts
     torch.testing.assert_close(ours, ref.clamp(-1, 1), atol=2e-5, rtol=1e-5)
 
