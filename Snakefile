@@ -21,6 +21,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/restore.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/figures.smk"
 include: "workflow/rules/demo.smk"
 
 
@@ -33,3 +34,4 @@ rule all:
     default_target: True
     input:
         [f"{RESULTS}/table{n}.{ext}" for n in requested_tables() for ext in ("csv", "md", "tex")],
+        figure_targets(),

@@ -126,6 +126,37 @@ def _time(args) -> int:
     return 0
 
 
+def _figure(args) -> int:
+    from . import figures as FG
+
+    if args.kind == "schedule":
+        fig = FG.schedule_figure()
+    else:
+        if not args.data or not args.image:
+            raise ResShiftError(f"figure {args.kind}: pass --data (a built test set) and --image (a stem in it)")
+        if args.kind == "forward":
+            fig = FG.forward_process_figure(args.data, args.image)
+        else:
+            restored = {}
+            for item in args.restored or []:
+                label, sep, folder = item.rpartition("=")
+                if not sep or not label:
+                    raise ResShiftError(f"--restored {item!r}: use LABEL=FOLDER")
+                restored[label] = folder
+            box = None
+            if args.box:
+                try:
+                    box = tuple(int(v) for v in args.box.split(","))
+                except ValueError:
+                    box = ()
+                if len(box) != 3:
+                    raise ResShiftError(f"--box {args.box!r}: use X,Y,SIZE in GT pixels")
+            fig = FG.compare_figure(args.data, restored, args.image, box)
+    for path in FG.save(fig, args.out):
+        print(path)
+    return 0
+
+
 def _fid_stats(args) -> int:
     import numpy as np
 
@@ -275,6 +306,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="method option, e.g. checkpoint=runs/demo_ldm/checkpoints/last.pth")
     r.set_defaults(func=_run)
+
+    fg = sub.add_parser("figure", help="draw a paper figure from the workflow's outputs (PNG and PDF)")
+    fg.add_argument("kind", choices=["schedule", "forward", "compare"],
+                    help="schedule: Fig. 3(g)(h); forward: Fig. 3(c)(d); compare: LQ/methods/GT with zoomed crops")
+    fg.add_argument("--out", required=True, help="output path without extension (.png and .pdf are written)")
+    fg.add_argument("--data", help="built test set folder (forward, compare)")
+    fg.add_argument("--image", help="image stem in the test set (forward, compare)")
+    fg.add_argument("--restored", nargs="*", metavar="LABEL=FOLDER", help="restored folders in panel order (compare)")
+    fg.add_argument("--box", help="zoom box X,Y,SIZE in GT pixels (compare; default the centre quarter)")
+    fg.set_defaults(func=_figure)
 
     fs = sub.add_parser("fid-stats", help="FID reference statistics of a folder (e.g. FFHQ) for fid_f")
     fs.add_argument("folder")

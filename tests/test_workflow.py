@@ -125,6 +125,9 @@ def test_ci_workflow_end_to_end(tmp_path):
     for rule in ("build_dataset", "train", "restore", "metrics", "time", "table"):
         assert (results / "logs" / rule).is_dir() and (results / "benchmarks" / rule).is_dir(), rule
     assert len(list((results / "restored" / "demo_sr" / "resshift@ci_t4-4").glob("*.png"))) == 3
+    for name in ("schedule", "forward_process", "compare_demo_sr"):
+        assert (results / "figures" / f"{name}.png").stat().st_size > 1000
+        assert (results / "figures" / f"{name}.pdf").is_file()
 
     again = snakemake("-n", "--configfile", str(config), workdir=tmp_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
@@ -132,8 +135,10 @@ def test_ci_workflow_end_to_end(tmp_path):
     cfg["training"]["ci_t4"]["set"]["train.lr"] = 0.002                  # one run's value changes
     changed = snakemake("-n", "--configfile", str(write_config(tmp_path / "ci2.yaml", cfg)), workdir=tmp_path)
     jobs = job_counts(changed.stdout + changed.stderr)
-    assert jobs == {"train": 1, "restore": 1, "time_method": 1, "metrics": 1, "table": 1, "all": 1}, jobs
+    assert jobs == {"train": 1, "restore": 1, "time_method": 1, "metrics": 1, "table": 1, "figure_compare": 1,
+                    "all": 1}, jobs
 
     report = snakemake("--configfile", str(config), "--report", str(tmp_path / "report.html"), workdir=tmp_path)
     assert report.returncode == 0, report.stderr[-2000:]
-    assert "table2" in (tmp_path / "report.html").read_text(errors="replace")
+    html = (tmp_path / "report.html").read_text(errors="replace")
+    assert "table2" in html and "compare_demo_sr" in html and "forward_process" in html

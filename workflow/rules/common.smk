@@ -220,6 +220,53 @@ def run_inputs(method):
     return [f"{MODELS}/{run}/checkpoints/last.pth", f"{MODELS}/{run}/config.yaml"]
 
 
+# ------------------------------------------------------------------ figures
+def figure_setting(name):
+    setting = (config.get("figures") or {}).get(name)
+    if not setting:
+        raise WorkflowError(f"figure {name}: no `figures.{name}` in the config (e.g. {{dataset: demo_sr, image: chelsea}})")
+    return setting
+
+
+def compare_setting(dataset):
+    for setting in (config.get("figures") or {}).get("compare") or []:
+        if setting["dataset"] == dataset:
+            return setting
+    raise WorkflowError(f"figure compare_{dataset}: no entry for {dataset} in the config's figures.compare "
+                        "(e.g. - {dataset: demo_sr, table: 2, image: chelsea, box: [96, 48, 64]})")
+
+
+def compare_rows(dataset):
+    return table_rows(compare_setting(dataset)["table"])
+
+
+def compare_folders(dataset):
+    return [f"{RESULTS}/restored/{dataset}/{m}-{s}" for m, s in compare_rows(dataset)]
+
+
+def compare_panels(dataset, folders):
+    """LABEL=FOLDER arguments, the labels as in the table (steps added for diffusion methods)."""
+    from bench.tables import row_label
+
+    pairs = []
+    for (method, steps), folder in zip(compare_rows(dataset), folders):
+        label = row_label(method, Path(RESULTS)) + (f"-{steps}" if steps > 0 else "")
+        pairs.append(shlex.quote(f"{label}={folder}"))
+    return " ".join(pairs)
+
+
+def compare_box_arg(dataset):
+    box = compare_setting(dataset).get("box")
+    return f"--box {','.join(map(str, box))}" if box else ""
+
+
+def figure_targets():
+    figs = config.get("figures") or {}
+    names = (["schedule"] if figs.get("schedule", True) else []) + (["forward_process"] if figs.get("forward") else [])
+    names += [f"compare_{c['dataset']}" for c in figs.get("compare") or []]
+    return [f"{RESULTS}/figures/{n}.{ext}" for n in names for ext in ("png", "pdf")]
+
+
 def has_reference(dataset):
     return _recipe(dataset).get("kind") != "folder"
 

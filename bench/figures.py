@@ -1,0 +1,177 @@
+"""The paper's figures, drawn with matplotlib from the workflow's own outputs (PNG and PDF).
+
+- :func:`schedule_figure` (Fig. 3(g)(h)): the schedules themselves (no training): relative noise
+  strength sqrt(1/SNR) of ResShift (kappa 2, p 0.3, T 15; kappa 40, p 0.8, T 1000) and of LDM's
+  linear betas against t/T, and sqrt(eta_t) against t for several p.
+- :func:`forward_process_figure` (Fig. 3(c)(d)): a built test set's image diffused by Eq. 2 at
+  several timesteps, one row per kappa.
+- :func:`compare_figure` (Figs. 1/7-10 style): LQ, every method's restoration and the GT of one
+  image, each with a zoomed crop whose box is drawn on the LQ.
+Every function checks its inputs and raises one clear :class:`ResShiftError` when one is missing.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from resshift.errors import ResShiftError
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig, out: str | Path) -> list[Path]:
+    """``out``.png (150 dpi) and ``out``.pdf, each written to a temporary name and renamed."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext, kwargs in (("png", {"dpi": 150}), ("pdf", {})):
+        target = out.with_suffix(f".{ext}")
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        os.close(fd)
+        try:
+            fig.savefig(tmp, format=ext, bbox_inches="tight", **kwargs)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        paths.append(target)
+    _pyplot().close(fig)
+    return paths
+
+
+# ----------------------------------------------------------------- Fig. 3(g)(h)
+def ldm_noise_strength(train_steps: int = 1000, beta_start: float = 0.0015, beta_end: float = 0.0155) -> np.ndarray:
+    """sqrt(1/SNR) = sqrt((1 - abar_t) / abar_t) of LDM's 1000 "linear" (sqrt-linear) betas, t = 1..T."""
+    betas = np.linspace(beta_start ** 0.5, beta_end ** 0.5, train_steps, dtype=np.float64) ** 2
+    abar = np.cumprod(1 - betas)
+    return np.sqrt((1 - abar) / abar)
+
+
+def schedule_figure(ps=(0.3, 0.5, 1.0, 2.0, 3.0), steps: int = 15, kappa: float = 2.0):
+    """Fig. 3(g): relative noise strength against t/T for ResShift (kappa 2, p 0.3, T 15),
+    ResShift (kappa 40, p 0.8, T 1000) and LDM; Fig. 3(h): sqrt(eta_t) against t for each p.
+    Schedules in the paper's printed form (Eq. 13-14)."""
+    from resshift.schedule import ResShiftSchedule
+
+    plt = _pyplot()
+    fig, (ax_g, ax_h) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for k, p, T, style in ((kappa, 0.3, steps, "o-"), (40.0, 0.8, 1000, "-")):
+        s = ResShiftSchedule(steps=T, kappa=k, p=p, form="paper")
+        t = np.arange(1, T + 1) / T
+        ax_g.plot(t, s.snr_noise_strength(), style, ms=3, label=f"ResShift (κ={k:g}, p={p:g}, T={T})")
+    ldm = ldm_noise_strength()
+    ax_g.plot(np.arange(1, len(ldm) + 1) / len(ldm), ldm, "--", label="LDM (linear, T=1000)")
+    ax_g.set_yscale("log")
+    ax_g.set_xlabel("t / T")
+    ax_g.set_ylabel("relative noise strength √(1/SNR)")
+    ax_g.set_title("(g) noise strength")
+    ax_g.legend(fontsize=8)
+    for p in ps:
+        s = ResShiftSchedule(steps=steps, kappa=kappa, p=p, form="paper")
+        ax_h.plot(np.arange(1, steps + 1), s.sqrt_etas, "o-", ms=3, label=f"p={p:g}")
+    ax_h.set_xlabel("t")
+    ax_h.set_ylabel("√η_t")
+    ax_h.set_title(f"(h) shifting speed (T={steps}, κ={kappa:g})")
+    ax_h.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------- Fig. 3(c)(d)
+def _image_pair(data_dir: Path, image: str):
+    from resshift.imageio import read_image
+
+    gt, lq = Path(data_dir) / "gt" / f"{image}.png", Path(data_dir) / "lq" / f"{image}.png"
+    for path in (gt, lq):
+        if not path.is_file():
+            raise ResShiftError(f"{path}: missing; build the test set first (resshift-bench data build "
+                                f"{Path(data_dir).name}) and pick an image it holds")
+    return read_image(gt)[0], read_image(lq)[0]
+
+
+def forward_process_figure(data_dir: str | Path, image: str, kappas=(1.0, 2.0), p: float = 0.3, steps: int = 15,
+                           timesteps=(1, 3, 5, 7, 9, 12, 15), seed: int = 0):
+    """x_t = x_0 + eta_t (y_0 - x_0) + kappa sqrt(eta_t) eps (Eq. 2) of one test image (x_0 its GT,
+    y_0 its bicubic-upsampled LQ), one row per kappa, one column per timestep (1-based)."""
+    import torch
+    import torch.nn.functional as F
+
+    from resshift.schedule import ResShiftSchedule
+
+    gt, lq = _image_pair(Path(data_dir), image)
+    x0 = gt[None] * 2 - 1
+    y0 = F.interpolate(lq[None] * 2 - 1, size=x0.shape[-2:], mode="bicubic")
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(kappas), len(timesteps), figsize=(1.6 * len(timesteps), 1.75 * len(kappas)),
+                             squeeze=False)
+    for row, kappa in enumerate(kappas):
+        s = ResShiftSchedule(steps=steps, kappa=kappa, p=p, form="paper")
+        for col, t in enumerate(timesteps):
+            if not 1 <= t <= steps:
+                raise ResShiftError(f"timestep {t} is outside 1..{steps}")
+            eta = float(s.etas[t - 1])
+            xt = x0 + eta * (y0 - x0) + kappa * eta ** 0.5 * noise
+            ax = axes[row][col]
+            ax.imshow(((xt[0].permute(1, 2, 0).clamp(-1, 1) + 1) / 2).numpy())
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"t={t}", fontsize=9)
+            if col == 0:
+                ax.set_ylabel(f"κ={kappa:g}", fontsize=9)
+    fig.suptitle(f"Forward process (Eq. 2) of {image}, p={p:g}, T={steps}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------- comparisons
+def compare_figure(data_dir: str | Path, restored: dict[str, str | Path], image: str,
+                   box: tuple[int, int, int] | None = None):
+    """LQ, each method's output (label -> folder of restored PNGs) and GT for one image; the
+    second row zooms on ``box`` = (x, y, size) in GT pixels (default: the centre quarter),
+    drawn as a rectangle on the top row."""
+    import torch.nn.functional as F
+    from matplotlib.patches import Rectangle
+
+    from resshift.imageio import read_image
+
+    gt, lq = _image_pair(Path(data_dir), image)
+    panels = [("LQ (bicubic-sized)", F.interpolate(lq[None], size=gt.shape[-2:], mode="nearest")[0])]
+    for label, folder in restored.items():
+        path = Path(folder) / f"{image}.png"
+        if not path.is_file():
+            raise ResShiftError(f"{path}: missing; restore the test set with {label} first")
+        out = read_image(path)[0]
+        if out.shape[-2:] != gt.shape[-2:]:
+            raise ResShiftError(f"{path}: {tuple(out.shape[-2:])} is not the GT size {tuple(gt.shape[-2:])}")
+        panels.append((label, out))
+    panels.append(("GT", gt))
+    h, w = gt.shape[-2:]
+    x, y, size = box or (w // 4, h // 4, min(h, w) // 4)
+    if x < 0 or y < 0 or size <= 0 or x + size > w or y + size > h:
+        raise ResShiftError(f"crop box {(x, y, size)} does not fit the {w}x{h} image {image}")
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, len(panels), figsize=(2.2 * len(panels), 4.6), squeeze=False)
+    for col, (label, img) in enumerate(panels):
+        arr = img.permute(1, 2, 0).clamp(0, 1).numpy()
+        axes[0][col].imshow(arr)
+        axes[0][col].add_patch(Rectangle((x, y), size, size, fill=False, edgecolor="red", linewidth=1.2))
+        axes[0][col].set_title(textwrap.fill(label, 24), fontsize=8)
+        axes[1][col].imshow(arr[y:y + size, x:x + size], interpolation="nearest")
+        for ax in axes[:, col]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,75 @@
+"""Figures draw what they are given (axes, series, labels) and name what is missing."""
+import pytest
+import torch
+
+from bench import figures as FG
+from bench.cli import main
+from resshift.errors import ResShiftError
+from resshift.imageio import write_image
+
+
+def _built_set(tmp_path, stems=("cat",)):
+    data = tmp_path / "set"
+    for i, stem in enumerate(stems):
+        g = torch.Generator().manual_seed(i)
+        write_image(torch.rand(3, 64, 96, generator=g), data / "gt" / f"{stem}.png")
+        write_image(torch.rand(3, 16, 24, generator=g), data / "lq" / f"{stem}.png")
+    return data
+
+
+def test_schedule_figure_draws_both_panels_and_saves_png_and_pdf(tmp_path):
+    fig = FG.schedule_figure()
+    ax_g, ax_h = fig.axes
+    assert len(ax_g.get_lines()) == 3 and ax_g.get_yscale() == "log"
+    assert [l.get_label() for l in ax_g.get_lines()][-1] == "LDM (linear, T=1000)"
+    assert len(ax_h.get_lines()) == 5 and len(ax_h.get_lines()[0].get_xdata()) == 15
+    assert ax_g.get_ylabel().startswith("relative noise strength")
+    paths = FG.save(fig, tmp_path / "figs" / "schedule")
+    assert [p.name for p in paths] == ["schedule.png", "schedule.pdf"] and all(p.stat().st_size > 1000 for p in paths)
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["schedule.pdf", "schedule.png"]   # no temp files
+    # LDM's curve is diffusers' scaled_linear schedule (the one the LDM baselines sample with)
+    from resshift.ldm import EpsDiffusion
+
+    abar = EpsDiffusion(latent=False).alphas_cumprod.numpy()
+    assert FG.ldm_noise_strength() == pytest.approx(((1 - abar) / abar) ** 0.5, rel=1e-5)
+
+
+def test_forward_process_figure_one_row_per_kappa(tmp_path):
+    data = _built_set(tmp_path)
+    fig = FG.forward_process_figure(data, "cat", kappas=(1.0, 2.0, 8.0), timesteps=(1, 8, 15))
+    assert len(fig.axes) == 9
+    assert [fig.axes[i].get_title() for i in range(3)] == ["t=1", "t=8", "t=15"]
+    assert [fig.axes[i].get_ylabel() for i in (0, 3, 6)] == ["κ=1", "κ=2", "κ=8"]
+    first, last = fig.axes[6].get_images()[0].get_array(), fig.axes[8].get_images()[0].get_array()
+    assert first.shape == (64, 96, 3) and float(abs(last - first).mean()) > 0.05     # noisier at t=T
+    with pytest.raises(ResShiftError, match="dog.png: missing; build the test set first"):
+        FG.forward_process_figure(data, "dog")
+    with pytest.raises(ResShiftError, match="timestep 16 is outside 1..15"):
+        FG.forward_process_figure(data, "cat", timesteps=(16,))
+
+
+def test_compare_figure_panels_crops_and_errors(tmp_path):
+    data = _built_set(tmp_path)
+    restored = {}
+    for name in ("Bicubic", "ResShift-4"):
+        write_image(torch.rand(3, 64, 96), tmp_path / name / "cat.png")
+        restored[name] = tmp_path / name
+    fig = FG.compare_figure(data, restored, "cat", box=(10, 20, 32))
+    assert len(fig.axes) == 8
+    assert [fig.axes[i].get_title() for i in range(4)] == ["LQ (bicubic-sized)", "Bicubic", "ResShift-4", "GT"]
+    assert all(len(fig.axes[i].patches) == 1 for i in range(4))            # the box on every full image
+    assert fig.axes[4].get_images()[0].get_array().shape == (32, 32, 3)     # the zoomed crop
+    with pytest.raises(ResShiftError, match="crop box .* does not fit the 96x64 image cat"):
+        FG.compare_figure(data, restored, "cat", box=(80, 0, 32))
+    with pytest.raises(ResShiftError, match="missing; restore the test set with LDM first"):
+        FG.compare_figure(data, {"LDM": tmp_path / "nothing"}, "cat")
+
+
+def test_figure_cli(tmp_path, capsys):
+    data = _built_set(tmp_path)
+    assert main(["figure", "forward", "--data", str(data), "--image", "cat", "--out", str(tmp_path / "f")]) == 0
+    assert (tmp_path / "f.png").is_file() and (tmp_path / "f.pdf").is_file()
+    assert main(["figure", "compare", "--data", str(data), "--image", "cat", "--box", "1,2",
+                 "--out", str(tmp_path / "c")]) == 2
+    assert "--box '1,2': use X,Y,SIZE" in capsys.readouterr().err
+    assert main(["figure", "forward", "--out", str(tmp_path / "g")]) == 2

@@ -1,0 +1,68 @@
+# Figures (bench.figures) from the workflow's outputs: results/figures/<name>.{png,pdf}, in the report.
+rule figure_schedule:
+    output:
+        png=report(f"{RESULTS}/figures/schedule.png", caption="../report/schedule.rst", category="Figures"),
+        pdf=f"{RESULTS}/figures/schedule.pdf",
+    params:
+        stem=lambda w, output: output.png[: -len(".png")],
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/figure/schedule.log",
+    benchmark:
+        f"{BENCH}/figure/schedule.tsv"
+    threads: 1
+    resources:
+        cpu_slots=1,
+    shell:
+        "resshift-bench figure schedule --out {params.stem} > {log} 2>&1"
+
+
+rule figure_forward:
+    input:
+        data=lambda w: f"{RESULTS}/data/{figure_setting('forward')['dataset']}",
+    output:
+        png=report(f"{RESULTS}/figures/forward_process.png", caption="../report/forward_process.rst",
+                   category="Figures"),
+        pdf=f"{RESULTS}/figures/forward_process.pdf",
+    params:
+        stem=lambda w, output: output.png[: -len(".png")],
+        image=lambda w: figure_setting("forward")["image"],
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/figure/forward_process.log",
+    benchmark:
+        f"{BENCH}/figure/forward_process.tsv"
+    threads: 1
+    resources:
+        cpu_slots=1,
+    shell:
+        "resshift-bench figure forward --data {input.data} --image {params.image} --out {params.stem} > {log} 2>&1"
+
+
+rule figure_compare:
+    input:
+        data=f"{RESULTS}/data/{{dataset}}",
+        restored=lambda w: compare_folders(w.dataset),
+    output:
+        png=report(f"{RESULTS}/figures/compare_{{dataset}}.png", caption="../report/compare.rst",
+                   category="Figures"),
+        pdf=f"{RESULTS}/figures/compare_{{dataset}}.pdf",
+    params:
+        stem=lambda w, output: output.png[: -len(".png")],
+        panels=lambda w, input: compare_panels(w.dataset, input.restored),
+        image=lambda w: compare_setting(w.dataset)["image"],
+        box=lambda w: compare_box_arg(w.dataset),
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/figure/compare_{{dataset}}.log",
+    benchmark:
+        f"{BENCH}/figure/compare_{{dataset}}.tsv"
+    threads: 1
+    resources:
+        cpu_slots=1,
+    shell:
+        "resshift-bench figure compare --data {input.data} --image {params.image} --restored {params.panels} "
+        "{params.box} --out {params.stem} > {log} 2>&1"
