@@ -131,6 +131,15 @@ def _figure(args) -> int:
 
     if args.kind == "schedule":
         fig = FG.schedule_figure()
+    elif args.kind == "perception":
+        series: dict = {}
+        for item in args.series or []:
+            head, sep, path = item.partition("=")
+            label, colon, steps = head.rpartition(":")
+            if not sep or not colon or not label or not steps.isdigit():
+                raise ResShiftError(f"--series {item!r}: use LABEL:STEPS=METRICS_CSV")
+            series.setdefault(label, {})[int(steps)] = path
+        fig = FG.perception_distortion_figure(series)
     else:
         if not args.data or not args.image:
             raise ResShiftError(f"figure {args.kind}: pass --data (a built test set) and --image (a stem in it)")
@@ -151,7 +160,8 @@ def _figure(args) -> int:
                     box = ()
                 if len(box) != 3:
                     raise ResShiftError(f"--box {args.box!r}: use X,Y,SIZE in GT pixels")
-            fig = FG.compare_figure(args.data, restored, args.image, box)
+            draw = FG.ablation_grid_figure if args.kind == "ablation" else FG.compare_figure
+            fig = draw(args.data, restored, args.image, box)
     for path in FG.save(fig, args.out):
         print(path)
     return 0
@@ -308,13 +318,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_run)
 
     fg = sub.add_parser("figure", help="draw a paper figure from the workflow's outputs (PNG and PDF)")
-    fg.add_argument("kind", choices=["schedule", "forward", "compare"],
-                    help="schedule: Fig. 3(g)(h); forward: Fig. 3(c)(d); compare: LQ/methods/GT with zoomed crops")
+    fg.add_argument("kind", choices=["schedule", "forward", "compare", "ablation", "perception"],
+                    help="schedule: Fig. 3(g)(h); forward: Fig. 3(c)(d); compare: LQ/methods/GT with zoomed crops; "
+                         "ablation: Fig. 5 (one crop per Table I setting); perception: Fig. 6")
     fg.add_argument("--out", required=True, help="output path without extension (.png and .pdf are written)")
     fg.add_argument("--data", help="built test set folder (forward, compare)")
     fg.add_argument("--image", help="image stem in the test set (forward, compare)")
     fg.add_argument("--restored", nargs="*", metavar="LABEL=FOLDER", help="restored folders in panel order (compare)")
-    fg.add_argument("--box", help="zoom box X,Y,SIZE in GT pixels (compare; default the centre quarter)")
+    fg.add_argument("--box", help="zoom box X,Y,SIZE in GT pixels (compare, ablation; default the centre)")
+    fg.add_argument("--series", nargs="*", metavar="LABEL:STEPS=CSV",
+                    help="per-image metric files, one per method and step count (perception)")
     fg.set_defaults(func=_figure)
 
     fs = sub.add_parser("fid-stats", help="FID reference statistics of a folder (e.g. FFHQ) for fid_f")

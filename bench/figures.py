@@ -175,3 +175,88 @@ def compare_figure(data_dir: str | Path, restored: dict[str, str | Path], image:
             ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------- Fig. 5
+def ablation_grid_figure(data_dir: str | Path, restored: dict[str, str | Path], image: str,
+                         box: tuple[int, int, int] | None = None, columns: int = 5):
+    """Fig. 5: the same crop of one image restored under each setting (label -> folder), after
+    the LQ and before the GT, ``columns`` panels per row."""
+    from resshift.imageio import read_image
+
+    gt, lq = _image_pair(Path(data_dir), image)
+    h, w = gt.shape[-2:]
+    x, y, size = box or (w // 4, h // 4, min(h, w) // 2)
+    if x < 0 or y < 0 or size <= 0 or x + size > w or y + size > h:
+        raise ResShiftError(f"crop box {(x, y, size)} does not fit the {w}x{h} image {image}")
+    import torch.nn.functional as F
+
+    panels = [("LQ", F.interpolate(lq[None], size=(h, w), mode="nearest")[0])]
+    for label, folder in restored.items():
+        path = Path(folder) / f"{image}.png"
+        if not path.is_file():
+            raise ResShiftError(f"{path}: missing; restore the test set with {label} first")
+        panels.append((label, read_image(path)[0]))
+    panels.append(("GT", gt))
+    rows = -(-len(panels) // columns)
+    plt = _pyplot()
+    fig, axes = plt.subplots(rows, columns, figsize=(2.1 * columns, 2.3 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i >= len(panels):
+            ax.axis("off")
+            continue
+        label, img = panels[i]
+        ax.imshow(img[:, y:y + size, x:x + size].permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+        ax.set_title(label, fontsize=8)
+    fig.suptitle(f"Settings of Table I on {image} (crop {size}x{size} at {x},{y})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------- Fig. 6
+def _metric_means(path: Path) -> dict[str, float]:
+    import csv
+
+    if not Path(path).is_file():
+        raise ResShiftError(f"{path}: missing; compute the metrics first (resshift-bench metrics)")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = {}
+    for key in (rows[0].keys() if rows else []):
+        vals = [float(r[key]) for r in rows if key != "image" and r.get(key) not in (None, "")]
+        if vals:
+            out[key] = float(np.mean(vals))
+    if "psnr" in out:                    # MSE on Y in [0, 1] from each image's PSNR-Y (255 peak)
+        out["mse"] = float(np.mean([10 ** (-float(r["psnr"]) / 10) for r in rows]))
+    return out
+
+
+def perception_distortion_figure(series: dict[str, dict[int, str | Path]], perceptual=("lpips", "niqe")):
+    """Fig. 6: a perceptual metric against MSE, one line per method, one point per step count
+    (label -> {steps: metrics CSV}). The first of ``perceptual`` present in every file is used
+    (LPIPS; NIQE, no-reference, when LPIPS's weights are missing offline) and named on the axis."""
+    means = {label: {s: _metric_means(Path(p)) for s, p in sorted(points.items())} for label, points in series.items()}
+    if not means or not all(means.values()):
+        raise ResShiftError("perception-distortion figure: no metric files given")
+    chosen = next((m for m in perceptual if all(m in v for pts in means.values() for v in pts.values())), None)
+    if chosen is None:
+        raise ResShiftError(f"perception-distortion figure: none of {', '.join(perceptual)} is in every metrics file")
+    if any("mse" not in v for pts in means.values() for v in pts.values()):
+        raise ResShiftError("perception-distortion figure: a metrics file has no psnr column")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 4))
+    for label, pts in means.items():
+        steps = list(pts)
+        xs, ys = [pts[s]["mse"] for s in steps], [pts[s][chosen] for s in steps]
+        ax.plot(xs, ys, "o-", label=label)
+        for s, xv, yv in zip(steps, xs, ys):
+            ax.annotate(str(s), (xv, yv), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    note = "" if chosen == perceptual[0] else f" ({perceptual[0].upper()} unavailable offline)"
+    ax.set_xlabel("MSE (Y channel, from PSNR-Y)")
+    ax.set_ylabel(f"{chosen.upper()}{note}")
+    ax.set_title("Perception-distortion trade-off (labels: steps)", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

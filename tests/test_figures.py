@@ -73,3 +73,47 @@ def test_figure_cli(tmp_path, capsys):
                  "--out", str(tmp_path / "c")]) == 2
     assert "--box '1,2': use X,Y,SIZE" in capsys.readouterr().err
     assert main(["figure", "forward", "--out", str(tmp_path / "g")]) == 2
+
+
+def test_ablation_grid_one_crop_per_setting(tmp_path):
+    data = _built_set(tmp_path)
+    restored = {}
+    for i, label in enumerate(["T=4, p=0.3, κ=2.0", "T=15, p=0.3, κ=2.0", "T=15, p=3.0, κ=2.0"]):
+        write_image(torch.rand(3, 64, 96, generator=torch.Generator().manual_seed(10 + i)), tmp_path / f"r{i}" / "cat.png")
+        restored[label] = tmp_path / f"r{i}"
+    fig = FG.ablation_grid_figure(data, restored, "cat", box=(0, 0, 48), columns=3)
+    titled = [ax.get_title() for ax in fig.axes if ax.get_images()]
+    assert titled == ["LQ", *restored, "GT"] and len(fig.axes) == 6
+    assert all(ax.get_images()[0].get_array().shape == (48, 48, 3) for ax in fig.axes if ax.get_images())
+    with pytest.raises(ResShiftError, match="r9/cat.png: missing"):
+        FG.ablation_grid_figure(data, {"x": tmp_path / "r9"}, "cat")
+
+
+def _metrics_file(path, psnrs, **cols):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = ["psnr", *cols]
+    lines = ["image," + ",".join(names)]
+    for i, p in enumerate(psnrs):
+        lines.append(f"im{i}," + ",".join([str(p)] + [str(cols[c][i]) for c in cols]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_perception_distortion_points_and_offline_metric(tmp_path):
+    series = {"ResShift": {4: _metrics_file(tmp_path / "r4.csv", [30, 30], lpips=[0.2, 0.2], niqe=[5, 5]),
+                           15: _metrics_file(tmp_path / "r15.csv", [20, 20], lpips=[0.1, 0.1], niqe=[4, 4])},
+              "LDM": {4: _metrics_file(tmp_path / "l4.csv", [10, 10], lpips=[0.5, 0.5], niqe=[9, 9])}}
+    fig = FG.perception_distortion_figure(series)
+    ax = fig.axes[0]
+    lines = {l.get_label(): l for l in ax.get_lines()}
+    assert set(lines) == {"ResShift", "LDM"} and ax.get_ylabel() == "LPIPS"
+    assert list(lines["ResShift"].get_xdata()) == pytest.approx([1e-3, 1e-2])      # MSE from PSNR-Y 30, 20
+    assert list(lines["ResShift"].get_ydata()) == pytest.approx([0.2, 0.1])
+    # LPIPS empty (weights missing offline): NIQE, and the axis says so
+    offline = {"ResShift": {4: _metrics_file(tmp_path / "o4.csv", [30, 31], lpips=["", ""], niqe=[5, 6])}}
+    ax = FG.perception_distortion_figure(offline).axes[0]
+    assert ax.get_ylabel() == "NIQE (LPIPS unavailable offline)" and list(ax.get_lines()[0].get_ydata()) == [5.5]
+    with pytest.raises(ResShiftError, match="nothing.csv: missing; compute the metrics first"):
+        FG.perception_distortion_figure({"LDM": {4: tmp_path / "nothing.csv"}})
+    with pytest.raises(ResShiftError, match="none of lpips, niqe"):
+        FG.perception_distortion_figure({"X": {4: _metrics_file(tmp_path / "p.csv", [30])}})

@@ -147,6 +147,9 @@ def metrics_for(dataset, method, steps):
         for ds, _, metric in columns(table_spec_for(n)):
             if mapping.get(ds, ds) == dataset and metric not in names:
                 names.append(metric)
+    if (config.get("figures") or {}).get("perception"):          # Fig. 6 reads MSE and a perceptual metric
+        if any(path == f"{RESULTS}/metrics/{dataset}/{method}-{steps}.csv" for _, _, path in perception_points()):
+            names += [m for m in ("psnr", "lpips", "niqe") if m not in names]
     return names or ["psnr", "ssim"]
 
 
@@ -255,9 +258,53 @@ def compare_panels(dataset, folders):
     return " ".join(pairs)
 
 
-def compare_box_arg(dataset):
-    box = compare_setting(dataset).get("box")
+def box_arg(setting):
+    box = setting.get("box")
     return f"--box {','.join(map(str, box))}" if box else ""
+
+
+def compare_box_arg(dataset):
+    return box_arg(compare_setting(dataset))
+
+
+def ablation_dataset():
+    table = figure_setting("ablation")["table"]
+    return table_datasets(table)[0]
+
+
+def ablation_folders():
+    table = figure_setting("ablation")["table"]
+    return [f"{RESULTS}/restored/{ablation_dataset()}/{m}-{s}" for m, s in table_rows(table)]
+
+
+def ablation_panels(folders):
+    """LABEL=FOLDER with labels "T=.., p=.., κ=.." read from the Table I run names."""
+    from resshift.config import TABLE1_NAME
+
+    table = figure_setting("ablation")["table"]
+    pairs = []
+    for (method, steps), folder in zip(table_rows(table), folders):
+        m = TABLE1_NAME.match(method.partition("@")[2])
+        label = f"T={m.group(2)}, p={m.group(3)}, κ={m.group(4)}" if m else f"{method}-{steps}"
+        pairs.append(shlex.quote(f"{label}={folder}"))
+    return " ".join(pairs)
+
+
+def perception_points():
+    """(label, steps, metrics CSV) of Fig. 6: ResShift from a Table I grid's runs at each T (the
+    grid's p and kappa), the LDM method at each step count."""
+    from resshift.config import load_config, table1_name, table1_settings
+
+    cfg = figure_setting("perception")
+    ds, grid = cfg["dataset"], cfg["grid"]
+    p, kappa = float(cfg.get("p", 0.3)), float(cfg.get("kappa", 2.0))
+    settings = set(table1_settings(load_config(grid)))
+    points = []
+    for s in cfg["steps"]:
+        if (s, p, kappa) in settings:
+            points.append(("ResShift", s, f"{RESULTS}/metrics/{ds}/resshift@{table1_name(grid, s, p, kappa)}-{s}.csv"))
+    points += [("LDM", s, f"{RESULTS}/metrics/{ds}/{cfg['ldm']}-{s}.csv") for s in cfg["steps"]]
+    return points
 
 
 def figure_targets():

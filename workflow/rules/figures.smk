@@ -66,3 +66,52 @@ rule figure_compare:
     shell:
         "resshift-bench figure compare --data {input.data} --image {params.image} --restored {params.panels} "
         "{params.box} --out {params.stem} > {log} 2>&1"
+
+
+rule figure_ablation:
+    input:
+        data=lambda w: f"{RESULTS}/data/{ablation_dataset()}",
+        restored=lambda w: ablation_folders(),
+    output:
+        png=report(f"{RESULTS}/figures/ablation_grid.png", caption="../report/ablation_grid.rst", category="Figures"),
+        pdf=f"{RESULTS}/figures/ablation_grid.pdf",
+    params:
+        stem=lambda w, output: output.png[: -len(".png")],
+        panels=lambda w, input: ablation_panels(input.restored),
+        image=lambda w: figure_setting("ablation")["image"],
+        box=lambda w: box_arg(figure_setting("ablation")),
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/figure/ablation_grid.log",
+    benchmark:
+        f"{BENCH}/figure/ablation_grid.tsv"
+    threads: 1
+    resources:
+        cpu_slots=1,
+    shell:
+        "resshift-bench figure ablation --data {input.data} --image {params.image} --restored {params.panels} "
+        "{params.box} --out {params.stem} > {log} 2>&1"
+
+
+rule figure_perception:
+    input:
+        metrics=lambda w: [path for _, _, path in perception_points()],
+    output:
+        png=report(f"{RESULTS}/figures/perception_distortion.png", caption="../report/perception_distortion.rst",
+                   category="Figures"),
+        pdf=f"{RESULTS}/figures/perception_distortion.pdf",
+    params:
+        stem=lambda w, output: output.png[: -len(".png")],
+        series=lambda w: " ".join(shlex.quote(f"{label}:{s}={path}") for label, s, path in perception_points()),
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/figure/perception_distortion.log",
+    benchmark:
+        f"{BENCH}/figure/perception_distortion.tsv"
+    threads: 1
+    resources:
+        cpu_slots=1,
+    shell:
+        "resshift-bench figure perception --series {params.series} --out {params.stem} > {log} 2>&1"
