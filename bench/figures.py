@@ -137,18 +137,21 @@ def forward_process_figure(data_dir: str | Path, image: str, kappas=(1.0, 2.0), 
 
 
 # ----------------------------------------------------------------- comparisons
-def compare_figure(data_dir: str | Path, restored: dict[str, str | Path], image: str,
-                   box: tuple[int, int, int] | None = None):
-    """LQ, each method's output (label -> folder of restored PNGs) and GT for one image; the
-    second row zooms on ``box`` = (x, y, size) in GT pixels (default: the centre quarter),
-    drawn as a rectangle on the top row."""
+def _crop_box(box, h: int, w: int, image: str, default_size: int) -> tuple[int, int, int]:
+    x, y, size = box or (w // 4, h // 4, default_size)
+    if x < 0 or y < 0 or size <= 0 or x + size > w or y + size > h:
+        raise ResShiftError(f"crop box {(x, y, size)} does not fit the {w}x{h} image {image}")
+    return x, y, size
+
+
+def _panels(data_dir: Path, restored: dict, image: str, lq_label: str):
+    """[(label, image)]: the LQ (nearest-upsampled to the GT size), each restoration, the GT."""
     import torch.nn.functional as F
-    from matplotlib.patches import Rectangle
 
     from resshift.imageio import read_image
 
     gt, lq = _image_pair(Path(data_dir), image)
-    panels = [("LQ (bicubic-sized)", F.interpolate(lq[None], size=gt.shape[-2:], mode="nearest")[0])]
+    panels = [(lq_label, F.interpolate(lq[None], size=gt.shape[-2:], mode="nearest")[0])]
     for label, folder in restored.items():
         path = Path(folder) / f"{image}.png"
         if not path.is_file():
@@ -157,11 +160,19 @@ def compare_figure(data_dir: str | Path, restored: dict[str, str | Path], image:
         if out.shape[-2:] != gt.shape[-2:]:
             raise ResShiftError(f"{path}: {tuple(out.shape[-2:])} is not the GT size {tuple(gt.shape[-2:])}")
         panels.append((label, out))
-    panels.append(("GT", gt))
-    h, w = gt.shape[-2:]
-    x, y, size = box or (w // 4, h // 4, min(h, w) // 4)
-    if x < 0 or y < 0 or size <= 0 or x + size > w or y + size > h:
-        raise ResShiftError(f"crop box {(x, y, size)} does not fit the {w}x{h} image {image}")
+    return panels + [("GT", gt)]
+
+
+def compare_figure(data_dir: str | Path, restored: dict[str, str | Path], image: str,
+                   box: tuple[int, int, int] | None = None):
+    """LQ, each method's output (label -> folder of restored PNGs) and GT for one image; the
+    second row zooms on ``box`` = (x, y, size) in GT pixels (default: the centre quarter),
+    drawn as a rectangle on the top row."""
+    from matplotlib.patches import Rectangle
+
+    panels = _panels(Path(data_dir), restored, image, "LQ (bicubic-sized)")
+    h, w = panels[-1][1].shape[-2:]
+    x, y, size = _crop_box(box, h, w, image, min(h, w) // 4)
     plt = _pyplot()
     fig, axes = plt.subplots(2, len(panels), figsize=(2.2 * len(panels), 4.6), squeeze=False)
     for col, (label, img) in enumerate(panels):
@@ -182,22 +193,9 @@ def ablation_grid_figure(data_dir: str | Path, restored: dict[str, str | Path], 
                          box: tuple[int, int, int] | None = None, columns: int = 5):
     """Fig. 5: the same crop of one image restored under each setting (label -> folder), after
     the LQ and before the GT, ``columns`` panels per row."""
-    from resshift.imageio import read_image
-
-    gt, lq = _image_pair(Path(data_dir), image)
-    h, w = gt.shape[-2:]
-    x, y, size = box or (w // 4, h // 4, min(h, w) // 2)
-    if x < 0 or y < 0 or size <= 0 or x + size > w or y + size > h:
-        raise ResShiftError(f"crop box {(x, y, size)} does not fit the {w}x{h} image {image}")
-    import torch.nn.functional as F
-
-    panels = [("LQ", F.interpolate(lq[None], size=(h, w), mode="nearest")[0])]
-    for label, folder in restored.items():
-        path = Path(folder) / f"{image}.png"
-        if not path.is_file():
-            raise ResShiftError(f"{path}: missing; restore the test set with {label} first")
-        panels.append((label, read_image(path)[0]))
-    panels.append(("GT", gt))
+    panels = _panels(Path(data_dir), restored, image, "LQ")
+    h, w = panels[-1][1].shape[-2:]
+    x, y, size = _crop_box(box, h, w, image, min(h, w) // 2)
     rows = -(-len(panels) // columns)
     plt = _pyplot()
     fig, axes = plt.subplots(rows, columns, figsize=(2.1 * columns, 2.3 * rows), squeeze=False)
