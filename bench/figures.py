@@ -252,7 +252,8 @@ def perception_distortion_figure(series: dict[str, dict[int, str | Path]], perce
         for s, xv, yv in zip(steps, xs, ys):
             ax.annotate(str(s), (xv, yv), textcoords="offset points", xytext=(4, 3), fontsize=7)
     note = "" if chosen == perceptual[0] else f" ({perceptual[0].upper()} unavailable offline)"
-    ax.set_xlabel("MSE (Y channel, from PSNR-Y)")
+    ax.set_xscale("log")
+    ax.set_xlabel("MSE (Y channel, from PSNR-Y; log scale)")
     ax.set_ylabel(f"{chosen.upper()}{note}")
     ax.set_title("Perception-distortion trade-off (labels: steps)", fontsize=10)
     ax.legend(fontsize=8)
