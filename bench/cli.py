@@ -8,6 +8,17 @@ from pathlib import Path
 from resshift.errors import ResShiftError, run_cli
 
 
+def _key_values(items: list[str] | None, flag: str) -> dict[str, str]:
+    """``["k=v", ...]`` of a repeatable flag -> {k: v}; a malformed item is a one-line error."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ResShiftError(f"{flag} {item!r}: use KEY=VALUE")
+        out[key] = value
+    return out
+
+
 def _weights(args) -> int:
     from resshift import weights as R
 
@@ -97,7 +108,7 @@ def _data_list(args) -> int:
 def _table(args) -> int:
     from .tables import write
 
-    mapping = dict(kv.split("=", 1) for kv in args.dataset_map) if args.dataset_map else None
+    mapping = _key_values(args.dataset_map, "--dataset-map") or None
     rows = None
     if args.rows:
         rows = []
@@ -115,7 +126,7 @@ def _table(args) -> int:
 def _time(args) -> int:
     from .timing import time_method, write_timing
 
-    options = dict(kv.split("=", 1) for kv in args.option) if args.option else {}
+    options = _key_values(args.option, "--option")
     record = time_method(args.method, device=args.device, batch_size=args.batch_size, size=args.size,
                          repeats=args.repeats, steps=None if args.steps == -1 else args.steps,
                          models=args.models or Path(args.results) / "models", options=options)
@@ -218,7 +229,7 @@ def _baselines(args) -> int:
 def _run(args) -> int:
     from baselines.run import run_method
 
-    options = dict(kv.split("=", 1) for kv in args.option) if args.option else {}
+    options = _key_values(args.option, "--option")
     data = Path(args.data) if args.data else Path(args.results) / "data" / args.dataset
     steps = None if args.steps in (None, -1) else args.steps
     out = Path(args.out) if args.out else Path(args.results) / "restored" / args.dataset / f"{args.method}-{steps or -1}"

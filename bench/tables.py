@@ -112,14 +112,20 @@ def metrics_csv(results: Path, dataset: str, method: str, steps: int) -> Path:
     return results / "metrics" / dataset / f"{method}-{steps}.csv"
 
 
+def metrics_notes(path: Path) -> dict:
+    """The notes ``resshift-bench metrics`` writes beside a metrics CSV (``X.csv.json``): set-level
+    values and why a metric is unavailable; {} when absent."""
+    notes = path.with_name(path.name + ".json")
+    return json.loads(notes.read_text()) if notes.is_file() else {}
+
+
 def cell(results: Path, dataset: str, subset: str | None, metric: str, method: str, steps: int) -> dict | None:
     """{mean, ci_low, ci_high, n} of one cell, or None when its metrics file or column is absent/empty."""
     path = metrics_csv(results, dataset, method, steps)
     if not path.is_file():
         return None
     if metric in SET_METRICS:
-        notes = path.with_name(path.name + ".json")
-        value = json.loads(notes.read_text()).get("set", {}).get(metric) if notes.is_file() else None
+        value = metrics_notes(path).get("set", {}).get(metric)
         return None if value is None else {"mean": float(value), "ci_low": None, "ci_high": None, "n": None}
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -215,10 +221,7 @@ def customised(n: int, rows: list[tuple[str, int]] | None = None, metrics: list[
 
 def unavailable_reason(results: Path, dataset: str, metric: str, method: str, steps: int) -> str | None:
     """Why ``metric`` is empty in a metrics file (recorded by ``resshift-bench metrics``), if it is."""
-    notes = metrics_csv(results, dataset, method, steps).with_suffix(".csv.json")
-    if not notes.is_file():
-        return None
-    return json.loads(notes.read_text()).get("unavailable", {}).get(metric)
+    return metrics_notes(metrics_csv(results, dataset, method, steps)).get("unavailable", {}).get(metric)
 
 
 def build(n: int, results: str | Path = "results", dataset_map: dict | None = None,

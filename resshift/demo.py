@@ -26,7 +26,7 @@ TEST_IMAGES = ("chelsea",)
 
 
 PACKAGED = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "motorcycle", "grace_hopper",
-            "china", "flower", "immunohistochemistry", "retina", "camera", "brick", "grass", "gravel", "coins", "moon")
+            "china", "flower")
 
 
 def packaged_array(name: str) -> np.ndarray:

@@ -45,17 +45,20 @@ def _get(mapping, dotted):
 
 
 # ------------------------------------------------------------------ training runs
+def grid_runs(grid):
+    """[(run name, T, p, kappa)] of a Table I grid configuration (table1, demo_table1)."""
+    from resshift.config import load_config, table1_name, table1_settings
+
+    return [(table1_name(grid, s, p, k), s, p, k) for s, p, k in table1_settings(load_config(grid))]
+
+
 def training_runs():
     """run name -> {config, set}: the config's `training` runs plus each table's Table-I grid."""
     runs = {name: {"config": r["config"], "set": dict(r.get("set") or {})}
             for name, r in (config.get("training") or {}).items()}
     for entry in config.get("tables") or []:
-        if entry.get("grid"):
-            from resshift.config import load_config, table1_name, table1_settings
-
-            for steps, p, kappa in table1_settings(load_config(entry["grid"])):
-                name = table1_name(entry["grid"], steps, p, kappa)
-                runs[name] = {"config": name, "set": dict(entry.get("set") or {})}
+        for name, *_ in grid_runs(entry["grid"]) if entry.get("grid") else []:
+            runs[name] = {"config": name, "set": dict(entry.get("set") or {})}
     return runs
 
 
@@ -80,10 +83,7 @@ def table_rows(n):
     if entry.get("rows"):
         return [(r["method"], int(r["steps"])) for r in entry["rows"]]
     if entry.get("grid"):
-        from resshift.config import load_config, table1_name, table1_settings
-
-        return [(f"resshift@{table1_name(entry['grid'], s, p, k)}", s)
-                for s, p, k in table1_settings(load_config(entry["grid"]))]
+        return [(f"resshift@{name}", s) for name, s, _, _ in grid_runs(entry["grid"])]
     return [(r["method"], int(r["steps"])) for r in customised(n)["rows"]]
 
 
@@ -293,16 +293,11 @@ def ablation_panels(folders):
 def perception_points():
     """(label, steps, metrics CSV) of Fig. 6: ResShift from a Table I grid's runs at each T (the
     grid's p and kappa), the LDM method at each step count."""
-    from resshift.config import load_config, table1_name, table1_settings
-
     cfg = figure_setting("perception")
-    ds, grid = cfg["dataset"], cfg["grid"]
-    p, kappa = float(cfg.get("p", 0.3)), float(cfg.get("kappa", 2.0))
-    settings = set(table1_settings(load_config(grid)))
-    points = []
-    for s in cfg["steps"]:
-        if (s, p, kappa) in settings:
-            points.append(("ResShift", s, f"{RESULTS}/metrics/{ds}/resshift@{table1_name(grid, s, p, kappa)}-{s}.csv"))
+    ds, p, kappa = cfg["dataset"], float(cfg.get("p", 0.3)), float(cfg.get("kappa", 2.0))
+    runs = {(s, rp, rk): name for name, s, rp, rk in grid_runs(cfg["grid"])}
+    points = [("ResShift", s, f"{RESULTS}/metrics/{ds}/resshift@{runs[(s, p, kappa)]}-{s}.csv")
+              for s in cfg["steps"] if (s, p, kappa) in runs]
     points += [("LDM", s, f"{RESULTS}/metrics/{ds}/{cfg['ldm']}-{s}.csv") for s in cfg["steps"]]
     return points
 
