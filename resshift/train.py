@@ -57,6 +57,11 @@ def _offline() -> bool:
     return any(os.environ.get(k, "") not in ("", "0") for k in ("RESSHIFT_OFFLINE", "HF_HUB_OFFLINE"))
 
 
+def lpips_vgg_weights() -> Path:
+    """Where torchvision keeps the VGG16 weights that LPIPS-VGG (Eq. 11) loads."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / VGG16["file"]
+
+
 def build_lpips_vgg(random_backbone: bool = False) -> torch.nn.Module:
     """The frozen LPIPS-VGG (lpips package, v0.1) of Eq. 11, on images in [-1, 1].
 
@@ -66,7 +71,7 @@ def build_lpips_vgg(random_backbone: bool = False) -> torch.nn.Module:
     """
     import lpips
 
-    path = Path(torch.hub.get_dir()) / "checkpoints" / VGG16["file"]
+    path = lpips_vgg_weights()
     missing = (f"loss.lpips_vgg needs torchvision's VGG16 weights {path} ({VGG16['size']}, {VGG16['url']}); "
                "download them there, or set loss.lpips_vgg=0 to train without the perceptual term")
     if not random_backbone and not path.is_file() and _offline():

@@ -16,8 +16,8 @@ BIN = Path(sys.executable).parent
 FIXTURES = ROOT / "tests" / "fixtures" / "workflow"
 
 
-def snakemake(*args, workdir: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", HF_HUB_OFFLINE="1")
+def snakemake(*args, workdir: Path, timeout: int = 900, **extra_env) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", HF_HUB_OFFLINE="1", **extra_env)
     return subprocess.run([str(BIN / "snakemake"), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args],
                           capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
 
@@ -98,6 +98,23 @@ def test_config_errors_are_one_clear_message(paper_fixture, tmp_path):
     assert out.returncode != 0
     text = out.stdout + out.stderr
     assert "offline and released weights are missing" in text and "resshift-bench baselines fetch" in text
+
+
+def test_resshiftl_demo_run_only_where_the_vgg_weights_are(tmp_path):
+    """The demo's ResShiftL run (LPIPS-VGG) is planned when torchvision's VGG16 file is cached, and
+    otherwise left out with one message naming the file."""
+    torch_home = tmp_path / "torch"
+    args = ("-n", "--config", f"results_dir={tmp_path / 'results'}")
+    out = snakemake(*args, workdir=tmp_path, TORCH_HOME=str(torch_home))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "run demo_l4 and its table rows left out" in out.stderr and "vgg16-397923af.pth" in out.stderr
+    assert job_counts(out.stdout + out.stderr)["train"] == 3
+    weights = torch_home / "hub" / "checkpoints" / "vgg16-397923af.pth"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"")
+    out = snakemake(*args, workdir=tmp_path, TORCH_HOME=str(torch_home))
+    assert out.returncode == 0 and "left out" not in out.stderr
+    assert job_counts(out.stdout + out.stderr)["train"] == 4 and "resshift@demo_l4:4" in out.stdout
 
 
 def test_ci_workflow_end_to_end(tmp_path):

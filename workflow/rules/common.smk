@@ -3,6 +3,7 @@
 # (bench/tables.yaml, datasets/*.yaml); source folders are checked when a job runs.
 import os
 import shlex
+import sys
 from pathlib import Path
 
 import yaml
@@ -52,10 +53,27 @@ def grid_runs(grid):
     return [(table1_name(grid, s, p, k), s, p, k) for s, p, k in table1_settings(load_config(grid))]
 
 
+def missing_needs(run_cfg):
+    """What a training run's `needs` lacks here (the VGG16 weights of LPIPS-VGG), or None."""
+    if run_cfg.get("needs") == "lpips_vgg":
+        from resshift.train import lpips_vgg_weights
+
+        path = lpips_vgg_weights()
+        return None if path.is_file() else f"LPIPS-VGG's VGG16 weights {path}"
+    return None
+
+
 def training_runs():
-    """run name -> {config, set}: the config's `training` runs plus each table's Table-I grid."""
-    runs = {name: {"config": r["config"], "set": dict(r.get("set") or {})}
-            for name, r in (config.get("training") or {}).items()}
+    """run name -> {config, set}: the config's `training` runs whose `needs` are met, plus each
+    table's Table-I grid. A run left out is named once, with what it needs."""
+    runs = {}
+    for name, r in (config.get("training") or {}).items():
+        missing = missing_needs(r)
+        if missing:
+            print(f"resshift-bench workflow: run {name} and its table rows left out: {missing} not found "
+                  "(torchvision downloads them at first use where there is a network)", file=sys.stderr)
+            continue
+        runs[name] = {"config": r["config"], "set": dict(r.get("set") or {})}
     for entry in config.get("tables") or []:
         for name, *_ in grid_runs(entry["grid"]) if entry.get("grid") else []:
             runs[name] = {"config": name, "set": dict(entry.get("set") or {})}
@@ -81,7 +99,8 @@ def table_rows(n):
     """[(method, steps)] of table n: the config's rows, its grid's runs, or the paper's rows."""
     entry = table_entry(n)
     if entry.get("rows"):
-        return [(r["method"], int(r["steps"])) for r in entry["rows"]]
+        skipped = {name for name, r in (config.get("training") or {}).items() if name not in RUNS}
+        return [(r["method"], int(r["steps"])) for r in entry["rows"] if r["method"].partition("@")[2] not in skipped]
     if entry.get("grid"):
         return [(f"resshift@{name}", s) for name, s, _, _ in grid_runs(entry["grid"])]
     return [(r["method"], int(r["steps"])) for r in customised(n)["rows"]]
