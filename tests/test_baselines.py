@@ -87,6 +87,12 @@ def _prepare(name: str, tmp_path: Path) -> dict:
         torch.save(_old_esrgan_keys(_rrdb().state_dict()), _cache(B.get(name).weights[0].file))
     elif name == "swinir":
         torch.save({"params_ema": _swinir().state_dict()}, _cache(B.get(name).weights[0].file))
+    elif name == "dasr":                                  # the release's files: bare state dicts, full size
+        from baselines.dasr import DASRNet, DegradationPredictor
+
+        torch.manual_seed(0)
+        torch.save(DASRNet().state_dict(), _cache(B.get(name).weights[0].file))
+        torch.save(DegradationPredictor().state_dict(), _cache(B.get(name).weights[1].file))
     elif name == "ldm":
         _tiny_ldm_folder(_cache(B.get(name).weights[0].file))
     elif name == "ldm_retrained":
@@ -204,6 +210,36 @@ def test_parameter_counts_match_table_2(tmp_path):
 
     # Table II prints 113.60 M; the bsr_sr layout (PROTOCOL.md section 4) built by diffusers has 113.62 M.
     assert abs(count(released_ldm_unet()) - 113.60) < 0.05
+    dasr = B.get("dasr").with_random_weights(tmp_path / "dasr")
+    assert round(sum(dasr.params().values()) / 1e6, 2) == 8.06                 # SR net 7.59 M + predictor 0.47 M
+
+
+def test_dasr_expert_convolution_is_the_mixture_of_its_experts():
+    """Each image's kernel is sum_k w_k * kernel_k (and bias): the batched grouped convolution
+    equals per-image, per-expert convolutions mixed afterwards."""
+    import torch.nn.functional as F
+
+    from baselines.dasr import ExpertConv2d
+
+    torch.manual_seed(0)
+    conv = ExpertConv2d(4, 6, experts=3)
+    torch.nn.init.normal_(conv.bias)
+    x, mix = torch.randn(2, 4, 8, 8), torch.randn(2, 3)
+    ref = torch.stack([sum(mix[b, k] * F.conv2d(x[b:b + 1], conv.weight[k], conv.bias[k], padding=1)[0]
+                           for k in range(3)) for b in range(2)])
+    torch.testing.assert_close(conv(x, mix), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_dasr_wrong_file_is_one_line(tmp_path):
+    bad = tmp_path / "net_g.pth"
+    torch.save({"params": {"conv.weight": torch.zeros(1)}}, bad)
+    p = tmp_path / "net_p.pth"
+    from baselines.dasr import DegradationPredictor
+
+    torch.save(DegradationPredictor().state_dict(), p)
+    with pytest.raises(ResShiftError, match="does not hold DASR's net_g") as err:
+        B.build("dasr", weights=str(bad), weights_p=str(p))
+    assert "\n" not in str(err.value)
 
 
 def test_missing_weights_give_the_registry_message(tmp_path):
