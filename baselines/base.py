@@ -48,6 +48,7 @@ class WeightFile:
     size: str = ""
     subdir: str = "baselines"
     is_folder: bool = False                 # a diffusers-format folder rather than one file
+    manual: bool = False                    # no direct-download address: fetched by hand
 
     @property
     def path(self) -> Path:
@@ -58,8 +59,9 @@ class WeightFile:
 
     def missing_message(self, method: str) -> str:
         size = f", {self.size}" if self.size else ""
+        fetch = "" if self.manual or self.is_folder else f", or run `resshift-bench baselines fetch {method}`"
         return (f"{method}: weight file {self.file} is missing (looked in {self.path.parent}); download it from "
-                f"{self.url}{size} into that folder, or run `resshift-bench baselines fetch {method}`")
+                f"{self.url}{size} into that folder{fetch}")
 
 
 class Restorer(abc.ABC):

@@ -107,8 +107,10 @@ def _state_dict(path: Path, what: str) -> dict:
 @register
 class DASR(Restorer):
     name, task, label, sf = "dasr", "sr", "DASR", 4
-    weights = (WeightFile("DASR_net_g.pth", DASR_FOLDER, size="30 MB (net_g.pth in the folder; save it as DASR_net_g.pth)"),
-               WeightFile("DASR_net_p.pth", DASR_FOLDER, size="2 MB (net_p.pth in the folder; save it as DASR_net_p.pth)"))
+    weights = (WeightFile("DASR_net_g.pth", DASR_FOLDER, size="30 MB; its net_g.pth, saved as DASR_net_g.pth",
+                          manual=True),
+               WeightFile("DASR_net_p.pth", DASR_FOLDER, size="2 MB; its net_p.pth, saved as DASR_net_p.pth",
+                          manual=True))
     needs = "its two files downloaded by hand (a Google Drive folder, no direct address)"
 
     def load(self) -> None:

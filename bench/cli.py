@@ -204,9 +204,10 @@ def _baselines(args) -> int:
             for spec in B.get(name).weights:
                 if spec.present():
                     continue
-                if spec.is_folder:
-                    print(f"resshift-bench: error: {name}: {spec.file} is a folder; download it from {spec.url} "
-                          f"(e.g. `git clone {spec.url} {spec.path}`)", file=sys.stderr)
+                if spec.is_folder or spec.manual:
+                    how = f"(e.g. `git clone {spec.url} {spec.path}`)" if spec.is_folder else f"by hand to {spec.path}"
+                    print(f"resshift-bench: error: {name}: {spec.file} has no direct download; get it from {spec.url} "
+                          f"{how}", file=sys.stderr)
                     failed += 1
                     continue
                 try:
