@@ -6,7 +6,8 @@ Built-in methods register on import; installed packages add theirs through the e
 """
 from .base import (ENTRY_POINT_GROUP, Restorer, WeightFile, build, cache_root, get, load_entry_points, register,
                    registry, run_options)
-from . import bicubic, dasr, gan, ldm, resshift_methods, stablesr  # noqa: F401,E402  (register the built-ins)
+from . import (bicubic, dasr, ddrm, face, gan, lama, ldm, mcg, repaint, resshift_methods,  # noqa: F401,E402
+               score_sde, stablesr)                                                  # (register the built-ins)
 
 __all__ = ["ENTRY_POINT_GROUP", "Restorer", "WeightFile", "build", "cache_root", "get", "load_entry_points",
            "register", "registry", "run_options"]

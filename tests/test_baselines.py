@@ -93,6 +93,15 @@ def _prepare(name: str, tmp_path: Path) -> dict:
         torch.manual_seed(0)
         torch.save(DASRNet().state_dict(), _cache(B.get(name).weights[0].file))
         torch.save(DegradationPredictor().state_dict(), _cache(B.get(name).weights[1].file))
+    elif B.get(name).__module__ in ("baselines.repaint", "baselines.ddrm", "baselines.score_sde", "baselines.mcg"):
+        from test_inpaint_baselines import TINY_ADM, _tiny_adm_file
+
+        _tiny_adm_file(_cache(B.get(name).weights[0].file))          # the release's format: a bare state dict
+        options = {"jump": 1, "resample": 2} if name.startswith("repaint") else {}
+        return {"steps": 3, "unet_config": TINY_ADM, **options}
+    elif name in ("lama", "gfpgan", "restoreformer", "codeformer"):     # full size: spandrel reads fixed layouts
+        torch.manual_seed(0)
+        B.get(name).with_random_weights(B.cache_root() / "baselines")
     elif name == "ldm":
         _tiny_ldm_folder(_cache(B.get(name).weights[0].file))
     elif name == "ldm_retrained":

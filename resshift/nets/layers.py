@@ -70,13 +70,15 @@ class Upsample(nn.Module):
 
 
 class ResBlock(TimestepBlock):
-    """Residual block with FiLM (scale-shift) timestep conditioning."""
+    """Residual block with FiLM (scale-shift) timestep conditioning; ``up``/``down`` resample
+    inside the block (guided-diffusion's ``resblock_updown``: nearest x2 / 2x2 average, no weights)."""
 
     def __init__(self, channels: int, emb_channels: int, out_channels: int | None = None,
-                 dropout: float = 0.0, use_scale_shift_norm: bool = True):
+                 dropout: float = 0.0, use_scale_shift_norm: bool = True, up: bool = False, down: bool = False):
         super().__init__()
         out_channels = out_channels or channels
         self.use_scale_shift_norm = use_scale_shift_norm
+        self.resample = "up" if up else "down" if down else None
         self.in_layers = nn.Sequential(GroupNorm32(channels), nn.SiLU(),
                                        nn.Conv2d(channels, out_channels, 3, padding=1))
         self.emb_layers = nn.Sequential(
@@ -88,8 +90,17 @@ class ResBlock(TimestepBlock):
         self.skip_connection = (nn.Identity() if out_channels == channels
                                 else nn.Conv2d(channels, out_channels, 1))
 
+    def _resample(self, x: torch.Tensor) -> torch.Tensor:
+        if self.resample == "up":
+            return F.interpolate(x, scale_factor=2, mode="nearest")
+        return F.avg_pool2d(x, 2) if self.resample == "down" else x
+
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        h = self.in_layers(x)
+        if self.resample:
+            h = self.in_layers[2](self._resample(self.in_layers[:2](x)))
+            x = self._resample(x)
+        else:
+            h = self.in_layers(x)
         emb_out = self.emb_layers(emb).type(h.dtype)[..., None, None]
         if self.use_scale_shift_norm:
             scale, shift = emb_out.chunk(2, dim=1)

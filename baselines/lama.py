@@ -1,0 +1,45 @@
+"""LaMa (Suvorov et al., WACV 2022): the big-lama model, read by spandrel from the converted
+``big-lama.pt`` (the state dict lama-cleaner redistributes), Apache-2.0. spandrel pads the input
+to a multiple of 8; known pixels are kept (the network's own composition, applied again here).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .base import Restorer, WeightFile, register
+from .face import load_spandrel
+
+
+@register
+class LaMa(Restorer):
+    name, task, label, sf = "lama", "inpaint", "LaMa", 1
+    weights = (WeightFile("big-lama.pt", "https://github.com/Sanster/models/releases/download/add_big_lama/big-lama.pt",
+                          size="205 MB"),)
+
+    def load(self) -> None:
+        self.descriptor = load_spandrel(self, self.weight_path(0), "LaMa")
+        self.net = self.descriptor.model
+
+    def modules(self):
+        return {"trainable": self.net}
+
+    @classmethod
+    def with_random_weights(cls, folder, steps=None, device="cpu"):
+        from spandrel.architectures.LaMa import LaMa as Net
+
+        path = Path(folder) / cls.weights[0].file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(Net(in_nc=4, out_nc=3).state_dict(), path)
+        return cls(steps=steps, device=device, weights=str(path))
+
+    @torch.no_grad()
+    def restore(self, lq, mask=None, generator=None):
+        if mask is None:
+            from resshift.errors import ResShiftError
+
+            raise ResShiftError("lama: inpainting needs a mask (1 = hole)")
+        x, m = lq.to(self.device), mask.to(self.device)
+        out = torch.cat([self.descriptor(x[i:i + 1], m[i:i + 1]) for i in range(len(x))])   # spandrel: one image a call
+        return m * out + (1 - m) * x

@@ -1,0 +1,198 @@
+"""The diffusion inpainting baselines (RePaint, DDRM, Score-SDE, MCG): each sampler against its
+update equations written out here on a tiny analytic model, the guided-diffusion UNet's layout,
+and the Restorer contract (known pixels kept exactly)."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import baselines as B
+from baselines.ddrm import ddrm_sample
+from baselines.guided_diffusion import ADM_256, ADMUNet, InpaintSchedule, space_timesteps
+from baselines.mcg import mcg_sample
+from baselines.repaint import repaint_levels, repaint_sample
+from baselines.score_sde import score_sde_sample
+
+TINY_ADM = dict(image_size=32, in_channels=3, model_channels=32, out_channels=6, num_res_blocks=1,
+                attention_resolutions=(16,), channel_mult=(1, 2), num_head_channels=32)
+SHAPE = (1, 3, 4, 4)
+
+
+def eps_fn(x, t):                         # a tiny analytic "network": eps = 0.3 x + t / 4000
+    return 0.3 * x + t.float().view(-1, 1, 1, 1) / 4000
+
+
+def _problem():
+    g = torch.Generator().manual_seed(3)
+    y = torch.rand(SHAPE, generator=g) * 2 - 1
+    keep = torch.ones(SHAPE)
+    keep[..., 1:3, 1:3] = 0
+    return y * keep, keep
+
+
+def _abar(steps):
+    betas = np.linspace(1e-4, 0.02, 1000, dtype=np.float64)
+    full = np.cumprod(1 - betas)
+    ts = [round(i * 999 / (steps - 1)) for i in range(steps)]
+    return ts, full[ts]
+
+
+def _x0(x, s, ts, abar):
+    """Ho et al. Eq. 15 with clipping; eps recomputed from the clipped x0 (guided-diffusion)."""
+    eps = eps_fn(x, torch.tensor([ts[s]]))
+    x0 = ((x - math.sqrt(1 - abar[s]) * eps) / math.sqrt(abar[s])).clamp(-1, 1)
+    return x0, (x - math.sqrt(abar[s]) * x0) / math.sqrt(1 - abar[s])
+
+
+def _posterior_step(x, s, ts, abar, g):
+    """DDPM ancestral step (Ho et al. Eq. 6-7): posterior mean of q(x_{s-1} | x_s, x0), variance beta~."""
+    x0, _ = _x0(x, s, ts, abar)
+    a, ap = abar[s], abar[s - 1]
+    beta = 1 - a / ap
+    mean = math.sqrt(ap) * beta / (1 - a) * x0 + math.sqrt(1 - beta) * (1 - ap) / (1 - a) * x
+    return mean + math.sqrt(beta * (1 - ap) / (1 - a)) * torch.randn(SHAPE, generator=g), x0
+
+
+def test_schedule_respacing_is_guided_diffusions():
+    assert space_timesteps(1000, 4) == [0, 333, 666, 999]
+    assert space_timesteps(1000, 250)[:3] == [0, 4, 8] and len(space_timesteps(1000, 250)) == 250
+    ts, abar = _abar(4)
+    sched = InpaintSchedule(4)
+    assert sched.t == ts and np.allclose(sched.abar, abar, rtol=0, atol=0)
+
+
+def test_score_sde_replaces_known_pixels_then_steps():
+    y, keep = _problem()
+    got = score_sde_sample(eps_fn, y, keep, InpaintSchedule(4), torch.Generator().manual_seed(7))
+    ts, abar = _abar(4)
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(SHAPE, generator=g)
+    for s in (3, 2, 1):
+        known = math.sqrt(abar[s]) * y + math.sqrt(1 - abar[s]) * torch.randn(SHAPE, generator=g)
+        x = keep * known + (1 - keep) * x
+        x, _ = _posterior_step(x, s, ts, abar, g)
+    known = math.sqrt(abar[0]) * y + math.sqrt(1 - abar[0]) * torch.randn(SHAPE, generator=g)
+    ref, _ = _x0(keep * known + (1 - keep) * x, 0, ts, abar)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_repaint_jump_schedule():
+    assert repaint_levels(6, 2, 2) == [5, 4, 3, 2, 3, 4, 3, 2, 1, 0, 1, 2, 1, 0, -1]
+    assert repaint_levels(4, 10, 10) == [3, 2, 1, 0, -1]                    # no jumps
+    levels = repaint_levels(250, 10, 10)
+    assert levels[0] == 249 and levels[-1] == -1
+    assert sum(1 for a, b in zip(levels, levels[1:]) if b < a and b >= 0) == 249 + 24 * 9 * 10
+
+
+def test_repaint_follows_algorithm_1():
+    y, keep = _problem()
+    got = repaint_sample(eps_fn, y, keep, InpaintSchedule(4), torch.Generator().manual_seed(7), jump=1, resample=2)
+    levels = repaint_levels(4, 1, 2)
+    assert levels == [3, 2, 3, 2, 1, 2, 1, 0, 1, 0, -1]       # one jump back at levels 2, 1, 0
+    ts, abar = _abar(4)
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(SHAPE, generator=g)
+    for s, nxt in zip(levels[:-1], levels[1:]):
+        if nxt == -1:
+            ref, _ = _x0(x, 0, ts, abar)
+        elif nxt < s:                                          # Alg. 1 lines 4-8
+            unknown, _ = _posterior_step(x, s, ts, abar, g)
+            known = math.sqrt(abar[nxt]) * y + math.sqrt(1 - abar[nxt]) * torch.randn(SHAPE, generator=g)
+            x = keep * known + (1 - keep) * unknown
+        else:                                                  # Alg. 1 line 10: x_t ~ q(x_t | x_{t-1})
+            beta = 1 - abar[nxt] / abar[s]
+            x = math.sqrt(1 - beta) * x + math.sqrt(beta) * torch.randn(SHAPE, generator=g)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_ddrm_follows_its_equations_for_inpainting():
+    y, keep = _problem()
+    got = ddrm_sample(eps_fn, y, keep, InpaintSchedule(4), torch.Generator().manual_seed(7), eta=0.85, eta_b=1.0)
+    ts, abar = _abar(4)
+    sigma = [math.sqrt((1 - a) / a) for a in abar]             # DDRM's sigma_t (variance-exploding scale)
+    g = torch.Generator().manual_seed(7)
+    # Eq. 7 (t = T): known pixels ~ N(y, sigma_T^2), holes ~ N(0, sigma_T^2)
+    xbar = keep * y + sigma[3] * torch.randn(SHAPE, generator=g)
+    for s in (3, 2, 1):
+        x0, _ = _x0(math.sqrt(abar[s]) * xbar, s, ts, abar)
+        z = torch.randn(SHAPE, generator=g)
+        # Eq. 8, s_i = 0: x0 + sqrt(1 - eta^2) sigma_{t-1} (x_t - x0) / sigma_t + eta sigma_{t-1} z
+        hole = x0 + math.sqrt(1 - 0.85 ** 2) * sigma[s - 1] / sigma[s] * (xbar - x0) + 0.85 * sigma[s - 1] * z
+        # Eq. 8, s_i = 1 >= sigma_y / sigma_{t-1} = 0: N((1 - eta_b) x0 + eta_b y, sigma_{t-1}^2)
+        known = y + sigma[s - 1] * z
+        xbar = torch.where(keep.bool(), known, hole)
+    ref, _ = _x0(math.sqrt(abar[0]) * xbar, 0, ts, abar)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_mcg_takes_the_manifold_constrained_gradient_step():
+    y, keep = _problem()
+    got = mcg_sample(eps_fn, y, keep, InpaintSchedule(4), torch.Generator().manual_seed(7), scale=0.5)
+    ts, abar = _abar(4)
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(SHAPE, generator=g)
+    for s in (3, 2, 1):
+        step, x0 = _posterior_step(x, s, ts, abar, g)
+        # x0 = (x - sqrt(1-a)(0.3 x + c)) / sqrt(a) is affine in x with slope k where unclipped
+        k = (1 - 0.3 * math.sqrt(1 - abar[s])) / math.sqrt(abar[s])
+        raw = (x - math.sqrt(1 - abar[s]) * eps_fn(x, torch.tensor([ts[s]]))) / math.sqrt(abar[s])
+        r = keep * (y - x0)
+        grad = -k * r / r.norm() * (raw.abs() < 1).float()          # d||r|| / dx
+        known = math.sqrt(abar[s - 1]) * y + math.sqrt(1 - abar[s - 1]) * torch.randn(SHAPE, generator=g)
+        x = keep * known + (1 - keep) * (step - 0.5 * grad)
+    ref, _ = _x0(x, 0, ts, abar)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_guided_diffusion_unet_layout():
+    """The released 256x256 models: 552.81 M parameters, the checkpoints' key names."""
+    with torch.device("meta"):
+        unet = ADMUNet(**ADM_256)
+    assert sum(p.numel() for p in unet.parameters()) == 552_814_086
+    keys = unet.state_dict()
+    for key, shape in {"time_embed.0.weight": (1024, 256), "input_blocks.0.0.weight": (256, 3, 3, 3),
+                       "input_blocks.3.0.in_layers.2.weight": (256, 256, 3, 3),      # a down-sampling ResBlock
+                       "input_blocks.10.1.qkv.weight": (1536, 512, 1),              # attention at 32x32
+                       "middle_block.1.proj_out.weight": (1024, 1024, 1),
+                       "output_blocks.2.2.in_layers.2.weight": (1024, 1024, 3, 3),  # an up-sampling ResBlock
+                       "out.2.weight": (6, 256, 3, 3)}.items():
+        assert tuple(keys[key].shape) == shape, key
+
+
+def _tiny_adm_file(path):
+    torch.manual_seed(0)
+    net = ADMUNet(**TINY_ADM)
+    for p in net.parameters():                                    # non-zero output convs: a real eps
+        torch.nn.init.normal_(p, std=0.02) if p.dim() > 1 else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), path)
+    return path
+
+
+@pytest.mark.parametrize("name", ["repaint", "ddrm_face", "score_sde", "mcg"])
+def test_inpainting_methods_keep_known_pixels(name, tmp_path):
+    spec = B.get(name).weights[0]
+    _tiny_adm_file(spec.path)
+    options = {"jump": 1, "resample": 2} if name == "repaint" else {}
+    method = B.build(name, steps=3, unet_config=TINY_ADM, **options)
+    g = torch.Generator().manual_seed(0)
+    gt = torch.rand(1, 3, 32, 32, generator=g)
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 8:24, 4:20] = 1
+    out = method.restore(gt * (1 - mask), mask=mask, generator=torch.Generator().manual_seed(1))
+    assert out.shape == gt.shape and torch.equal(out * (1 - mask), gt * (1 - mask))
+    assert (out * mask).abs().sum() > 0                                       # the holes are filled
+    assert method.timesteps() == [999, 500, 0]
+
+
+def test_a_wrong_checkpoint_is_one_line(tmp_path):
+    bad = tmp_path / "x.pt"
+    torch.save({"foo": torch.zeros(1)}, bad)
+    from resshift.errors import ResShiftError
+
+    with pytest.raises(ResShiftError, match="not a guided-diffusion 256x256 model") as err:
+        B.build("repaint", weights=str(bad))
+    assert "\n" not in str(err.value)
+    with pytest.raises(ResShiftError, match="256x256_diffusion_uncond.pt is missing"):
+        B.build("ddrm")
