@@ -45,6 +45,8 @@ MODELS = {
                          manual=True),
 }
 
+LICENCES = {"imagenet": "MIT (openai guided-diffusion)", "celeba": "CC BY-NC-SA 4.0 (RePaint's CelebA-HQ model)"}
+
 
 class AttentionBlock(nn.Module):
     """Self-attention over the pixels (guided-diffusion's legacy head order: the qkv channels are
@@ -96,7 +98,8 @@ class ADMUNet(nn.Module):
                 self.input_blocks.append(TimestepSequential(*layers))
                 skips.append(ch)
             if level != len(channel_mult) - 1:
-                self.input_blocks.append(TimestepSequential(res(ch, ch, down=True) if resblock_updown else Downsample(ch)))
+                down = res(ch, ch, down=True) if resblock_updown else Downsample(ch)
+                self.input_blocks.append(TimestepSequential(down))
                 skips.append(ch)
                 ds *= 2
         self.middle_block = TimestepSequential(res(ch, ch), AttentionBlock(ch, num_head_channels), res(ch, ch))
@@ -112,17 +115,28 @@ class ADMUNet(nn.Module):
                     ds //= 2
                 self.output_blocks.append(TimestepSequential(*layers))
         self.out = nn.Sequential(GroupNorm32(ch), nn.SiLU(), nn.Conv2d(ch, out_channels, 3, padding=1))
+        self.dtype = torch.float32
+
+    def to_fp16(self) -> "ADMUNet":
+        """guided-diffusion's use_fp16: the blocks' convolutions in half precision; norms, linear
+        layers (timestep embedding) and the output head stay in fp32."""
+        for part in (self.input_blocks, self.middle_block, self.output_blocks):
+            for m in part.modules():
+                if isinstance(m, (nn.Conv1d, nn.Conv2d)):
+                    m.half()
+        self.dtype = torch.float16
+        return self
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        emb = self.time_embed(timestep_embedding(t, self.model_channels).to(x.dtype))
-        hs, h = [], x
+        emb = self.time_embed(timestep_embedding(t, self.model_channels))
+        hs, h = [], x.type(self.dtype)
         for block in self.input_blocks:
             h = block(h, emb)
             hs.append(h)
         h = self.middle_block(h, emb)
         for block in self.output_blocks:
             h = block(torch.cat([h, hs.pop()], dim=1), emb)
-        return self.out(h)
+        return self.out(h.type(x.dtype))
 
 
 def space_timesteps(total: int, steps: int) -> list[int]:
@@ -210,7 +224,7 @@ class GuidedDiffusionInpainter(Restorer):
                                 f"({(lines[1] if len(lines) > 1 else lines[0])[:160]})") from None
         self.unet = self.unet.to(self.device).eval()
         if self.options.get("fp16") and self.device.type == "cuda":
-            self.unet = self.unet.half()
+            self.unet.to_fp16()
 
     def modules(self):
         return {"trainable": self.unet}
@@ -226,10 +240,8 @@ class GuidedDiffusionInpainter(Restorer):
         return cls(steps=steps, device=device, weights=str(path))
 
     def eps_fn(self) -> EpsFn:
-        dtype = next(self.unet.parameters()).dtype
-
         def eps(x, t):
-            return self.unet(x.to(dtype), t)[:, :3].float()          # learn_sigma models: first 3 channels
+            return self.unet(x, t)[:, :3].float()          # learn_sigma models: the first 3 channels
         return eps
 
     def restore(self, lq, mask=None, generator=None):
@@ -254,6 +266,7 @@ def register_pair(module_name: str, name: str, label: str, sampler: Callable, op
 
     for suffix, key in (("", "imagenet"), ("_face", "celeba")):
         body = dict(name=name + suffix, label=label, model_key=key, weights=(MODELS[key],), __module__=module_name,
+                    licence=LICENCES[key],
                     sampler=staticmethod(sampler), sampler_options=dict(options or {}), needs_grad=needs_grad)
         register(type(f"{label.replace('-', '')}{suffix.title().replace('_', '')}", (GuidedDiffusionInpainter,), body))
 
