@@ -27,7 +27,6 @@ include: "workflow/rules/demo.smk"
 
 for _n in requested_tables():
     check_methods(_n)
-check_weights_offline([m for n in requested_tables() for m, _ in table_rows(n)])
 
 
 rule all:

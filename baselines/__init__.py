@@ -4,10 +4,10 @@ Built-in methods register on import; installed packages add theirs through the e
 ``resshift_bench.baselines``. ``resshift-bench baselines`` lists them with their weight status;
 ``resshift-bench run METHOD --dataset NAME`` restores a built test set.
 """
-from .base import (ENTRY_POINT_GROUP, Restorer, WeightFile, build, cache_root, get, load_entry_points, register,
-                   registry, run_options)
+from .base import (ENTRY_POINT_GROUP, UNAVAILABLE, Restorer, WeightFile, build, cache_root, get, load_entry_points,
+                   register, registry, run_options, why_not_runnable)
 from . import (bicubic, dasr, ddrm, face, gan, lama, ldm, mcg, repaint, resshift_methods,  # noqa: F401,E402
-               score_sde, stablesr)                                                  # (register the built-ins)
+               score_sde, stablesr, unavailable)                                                # (register the built-ins)
 
-__all__ = ["ENTRY_POINT_GROUP", "Restorer", "WeightFile", "build", "cache_root", "get", "load_entry_points",
-           "register", "registry", "run_options"]
+__all__ = ["ENTRY_POINT_GROUP", "UNAVAILABLE", "Restorer", "WeightFile", "build", "cache_root", "get",
+           "load_entry_points", "register", "registry", "run_options", "why_not_runnable"]

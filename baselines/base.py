@@ -80,6 +80,7 @@ class Restorer(abc.ABC):
     default_steps: ClassVar[int | None] = None
     weights: ClassVar[tuple[WeightFile, ...]] = ()
     needs: ClassVar[str] = ""                  # what else it needs (a GPU, an environment), for listings
+    licence: ClassVar[str] = ""                # the release's licence (code and weights), for listings
 
     def __init__(self, steps: int | None = None, device: str = "cpu", **options):
         if self.steps_choices:
@@ -172,6 +173,25 @@ _REGISTRY: dict[str, type[Restorer]] = {}
 _ENTRY_POINTS_LOADED = False
 
 
+@dataclass(frozen=True)
+class Unavailable:
+    """A compared method of the paper that cannot run here: what is missing, where it comes from."""
+
+    name: str
+    task: str
+    label: str
+    reason: str
+    source: str
+    licence: str = ""
+
+
+UNAVAILABLE: dict[str, Unavailable] = {}
+
+
+def declare_unavailable(name: str, task: str, label: str, reason: str, source: str, licence: str = "") -> None:
+    UNAVAILABLE[name] = Unavailable(name, task, label, reason, source, licence)
+
+
 def register(cls: type[Restorer]) -> type[Restorer]:
     """Class decorator: add a method to the registry under ``cls.name``."""
     if not cls.name or cls.task not in TASKS:
@@ -211,8 +231,25 @@ def registry() -> dict[str, type[Restorer]]:
 def get(name: str) -> type[Restorer]:
     reg = registry()
     if name not in reg:
+        if name in UNAVAILABLE:
+            u = UNAVAILABLE[name]
+            raise ResShiftError(f"{name}: not available: {u.reason} (release: {u.source})")
         raise ResShiftError(f"unknown method {name!r}; known: {', '.join(reg)}")
     return reg[name]
+
+
+def why_not_runnable(method: str, offline: bool = False) -> str | None:
+    """One line saying why ``method`` (``NAME`` or ``NAME@RUN``) cannot run here, or None: a
+    declared-unavailable method, or (``offline``) a released weight file that is missing."""
+    name, _, run = method.partition("@")
+    if name in UNAVAILABLE and name not in registry():
+        u = UNAVAILABLE[name]
+        return f"not available: {u.reason} (release: {u.source})"
+    if offline and not run and name in registry():
+        missing = [w for w in registry()[name].weights if not w.present()]
+        if missing:
+            return "weights missing offline: " + "; ".join(f"{w.file} ({w.url})" for w in missing)
+    return None
 
 
 def build(name: str, steps: int | None = None, device: str = "cpu", **options) -> Restorer:

@@ -1,4 +1,5 @@
-"""Bicubic upsampling: the floor every SR table needs (torch bicubic, no antialias, clamped)."""
+"""The floors: bicubic upsampling for the SR tables (torch bicubic, no antialias, clamped), the LQ
+input itself for the face tables."""
 from __future__ import annotations
 
 import torch
@@ -15,3 +16,14 @@ class Bicubic(Restorer):
     def restore(self, lq, mask=None, generator=None):
         out = F.interpolate(lq.to(self.device), scale_factor=self.sf, mode="bicubic", align_corners=False)
         return out.clamp(0, 1)
+
+
+@register
+class LQInput(Restorer):
+    """The degraded input itself: the floor of the face tables (what a restorer must improve on)."""
+
+    name, task, label, sf = "lq_input", "face", "LQ input", 1
+
+    @torch.no_grad()
+    def restore(self, lq, mask=None, generator=None):
+        return lq.to(self.device).clamp(0, 1)

@@ -107,6 +107,7 @@ def _state_dict(path: Path, what: str) -> dict:
 @register
 class DASR(Restorer):
     name, task, label, sf = "dasr", "sr", "DASR", 4
+    licence = "Apache-2.0"
     weights = (WeightFile("DASR_net_g.pth", DASR_FOLDER, size="30 MB; its net_g.pth, saved as DASR_net_g.pth",
                           manual=True),
                WeightFile("DASR_net_p.pth", DASR_FOLDER, size="2 MB; its net_p.pth, saved as DASR_net_p.pth",
@@ -122,8 +123,9 @@ class DASR(Restorer):
             try:
                 module.load_state_dict(_state_dict(path, what))
             except RuntimeError as exc:
+                lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
                 raise ResShiftError(f"dasr: {path} does not hold DASR's {what} "
-                                    f"({str(exc).splitlines()[1].strip()[:160] if len(str(exc).splitlines()) > 1 else exc})") from None
+                                    f"({lines[min(1, len(lines) - 1)][:160]})") from None
 
     def modules(self):
         return {"trainable": self.net, "trainable_predictor": self.predictor}

@@ -33,8 +33,9 @@ def load_spandrel(method: Restorer, path: Path, architecture: str, extra: bool =
     try:
         desc = spandrel.ModelLoader(device=method.device).load_from_file(str(path))
     except Exception as exc:
+        first = (str(exc).splitlines() or ["unsupported layout"])[0][:160]
         raise ResShiftError(f"{method.name}: {path} is not a loadable {method.label} file "
-                            f"({type(exc).__name__}: {(str(exc).splitlines() or ['unsupported layout'])[0][:160]})") from None
+                            f"({type(exc).__name__}: {first})") from None
     if desc.architecture.id != architecture:
         raise ResShiftError(f"{method.name}: {path} holds a {desc.architecture.id} network, expected {architecture}")
     return desc.eval()
@@ -82,6 +83,7 @@ class SpandrelFaceRestorer(Restorer):
 @register
 class GFPGAN(SpandrelFaceRestorer):
     name, label, architecture = "gfpgan", "GFPGAN", "GFPGAN"
+    licence = "Apache-2.0 (code; the weights' third-party parts under their own terms)"
     weights = (WeightFile("GFPGANv1.3.pth", GFPGAN_RELEASE + "v1.3.0/GFPGANv1.3.pth", size="332 MB"),)
 
     @classmethod
@@ -98,6 +100,7 @@ class GFPGAN(SpandrelFaceRestorer):
 @register
 class RestoreFormer(SpandrelFaceRestorer):
     name, label, architecture = "restoreformer", "RestoreFormer", "RestoreFormer"
+    licence = "Apache-2.0"
     weights = (WeightFile("RestoreFormer.pth", GFPGAN_RELEASE + "v1.3.4/RestoreFormer.pth", size="290 MB"),)
 
     @classmethod
@@ -113,8 +116,9 @@ class RestoreFormer(SpandrelFaceRestorer):
 @register
 class CodeFormer(SpandrelFaceRestorer):
     name, label, architecture, extra = "codeformer", "CodeFormer", "CodeFormer", True
-    weights = (WeightFile("codeformer.pth", "https://github.com/sczhou/CodeFormer/releases/download/v0.1.0/codeformer.pth",
-                          size="377 MB"),)
+    licence = "S-Lab License 1.0 (non-commercial)"
+    weights = (WeightFile("codeformer.pth",
+                          "https://github.com/sczhou/CodeFormer/releases/download/v0.1.0/codeformer.pth", size="377 MB"),)
 
     @classmethod
     def random_network(cls):

@@ -45,13 +45,10 @@ class SpandrelRestorer(Restorer):
 
     @classmethod
     def random_state(cls) -> dict:
-        """A random state dict in the release's layout (full size)."""
-        from resshift.compat import import_basicsr
+        """A random full-size state dict that spandrel reads as the release's (RRDBNet, 23 blocks)."""
+        from spandrel.architectures.ESRGAN import ESRGAN as RRDBNet
 
-        import_basicsr()
-        from basicsr.archs.rrdbnet_arch import RRDBNet
-
-        return {"params_ema": RRDBNet(3, 3, num_feat=64, num_block=23, num_grow_ch=32).state_dict()}
+        return {"params_ema": RRDBNet(in_nc=3, out_nc=3, num_filters=64, num_blocks=23, scale=4).state_dict()}
 
     @classmethod
     def with_random_weights(cls, folder, steps=None, device="cpu"):
@@ -78,12 +75,14 @@ class SpandrelRestorer(Restorer):
 @register
 class RealESRGAN(SpandrelRestorer):
     name, label, architecture = "realesrgan", "RealESRGAN", "ESRGAN"
+    licence = "BSD-3-Clause"
     weights = (WeightFile("RealESRGAN_x4plus.pth", RE + "v0.1.0/RealESRGAN_x4plus.pth", size="64 MB"),)
 
 
 @register
 class ESRGAN(SpandrelRestorer):
     name, label, architecture = "esrgan", "ESRGAN", "ESRGAN"
+    licence = "Apache-2.0 (BasicSR release)"
     weights = (WeightFile("ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",
                           RE + "v0.1.1/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth", size="64 MB"),)
 
@@ -91,25 +90,25 @@ class ESRGAN(SpandrelRestorer):
 @register
 class BSRGAN(SpandrelRestorer):
     name, label, architecture = "bsrgan", "BSRGAN", "ESRGAN"
+    licence = "Apache-2.0"
     weights = (WeightFile("BSRGAN.pth", KAIR + "BSRGAN.pth", size="64 MB"),)
 
 
 @register
 class RealSRJPEG(SpandrelRestorer):
     name, label, architecture = "realsr_jpeg", "RealSR-JPEG", "ESRGAN"
+    licence = "see the release (KAIR redistribution)"
     weights = (WeightFile("RealSR_JPEG.pth", KAIR + "RealSR_JPEG.pth", size="64 MB"),)
 
 
 @register
 class SwinIR(SpandrelRestorer):
     name, label, architecture = "swinir", "SwinIR", "SwinIR"
+    licence = "Apache-2.0"
 
     @classmethod
     def random_state(cls) -> dict:
-        from resshift.compat import import_basicsr
-
-        import_basicsr()
-        from basicsr.archs.swinir_arch import SwinIR as Net
+        from spandrel.architectures.SwinIR import SwinIR as Net
 
         net = Net(upscale=4, in_chans=3, img_size=64, window_size=8, img_range=1.0, depths=[6] * 9, embed_dim=240,
                   num_heads=[8] * 9, mlp_ratio=2, upsampler="nearest+conv", resi_connection="3conv")

@@ -15,6 +15,7 @@ from .face import load_spandrel
 @register
 class LaMa(Restorer):
     name, task, label, sf = "lama", "inpaint", "LaMa", 1
+    licence = "Apache-2.0"
     weights = (WeightFile("big-lama.pt", "https://github.com/Sanster/models/releases/download/add_big_lama/big-lama.pt",
                           size="205 MB"),)
 

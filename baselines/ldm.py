@@ -51,6 +51,7 @@ def ldm_diffusion():
 @register
 class LDM(Restorer):
     name, task, label, sf = "ldm", "sr", "LDM", 4
+    licence = "MIT (latent-diffusion)"
     steps_choices, default_steps = (4, 15, 50), 15
     weights = (WeightFile("ldm-super-resolution-4x-openimages", HF_LDM, size="about 450 MB (unet/ and vqvae/)",
                           is_folder=True),)

@@ -28,6 +28,10 @@ class ResShiftMethod(Restorer):
             raise ResShiftError(f"{self.name}: configuration {cfg['name']} was trained with "
                                 f"{self.trained_steps} steps; use --steps {self.trained_steps}")
         self.cfg = cfg
+        # a run trained by the workflow (resshift@RUN) may be of another task than the class's
+        self.sf = int(cfg["diffusion"].get("sf", self.sf))
+        task = str(cfg.get("task", ""))
+        self.task = "inpaint" if task.startswith("inpaint") else "face" if task == "faceir" else "sr"
         super().__init__(self.trained_steps, device, **options)
 
     def load(self) -> None:
@@ -58,7 +62,8 @@ def _make(name: str, config: str, task: str, label: str, sf: int, files: tuple[s
     weights = tuple(WeightFile(f, RELEASE + f, subdir="") for f in files)
     cls = type(f"ResShift_{name}", (ResShiftMethod,), {
         "name": name, "config_name": config, "task": task, "label": label, "sf": sf, "weights": weights,
-        "steps_choices": (steps,), "default_steps": steps, "__module__": __name__})
+        "steps_choices": (steps,), "default_steps": steps, "__module__": __name__,
+        "licence": "S-Lab License 1.0 (non-commercial)"})
     return register(cls)
 
 

@@ -39,6 +39,7 @@ def stablesr_timesteps(steps: int, total: int = 1000) -> list[int]:
 
 @register
 class StableSR(Restorer):
+    licence = "S-Lab License 1.0 (non-commercial)"
     name, task, label, sf = "stablesr", "sr", "StableSR", 4
     steps_choices, default_steps = (4, 15, 50), 15
     needs = "a CUDA GPU, the StableSR checkout and environment (workflow/envs/stablesr.yaml)"

@@ -118,7 +118,17 @@ def _table(args) -> int:
                 raise ResShiftError(f"--rows {item!r}: use METHOD:STEPS (steps -1 for a method without steps)")
             rows.append((method, int(steps)))
     metrics = [m for m in args.metrics.split(",") if m] if args.metrics else None
-    for path in write(args.number, args.results, args.out, mapping, rows, metrics, args.config_sha256):
+    not_run = {}
+    if args.not_run:
+        import baselines
+
+        for item in args.not_run:
+            method, sep, steps = item.rpartition(":")
+            if not sep or not steps.lstrip("-").isdigit():
+                raise ResShiftError(f"--not-run {item!r}: use METHOD:STEPS")
+            not_run[(method, int(steps))] = (baselines.why_not_runnable(method, offline=True)
+                                             or "left out by the workflow's configuration")
+    for path in write(args.number, args.results, args.out, mapping, rows, metrics, args.config_sha256, not_run):
         print(path)
     return 0
 
@@ -222,8 +232,14 @@ def _baselines(args) -> int:
     for name, cls in B.registry().items():
         steps = ",".join(map(str, cls.steps_choices)) or "-"
         files = [f"{w.file} {'present' if w.present() else 'MISSING'}" for w in cls.weights] or ["no weights"]
-        extra = f"  needs {cls.needs}" if cls.needs else ""
+        extra = (f"  needs {cls.needs}" if cls.needs else "") + (f"  [licence: {cls.licence}]" if cls.licence else "")
         print(f"  {name:<26} {cls.task:<8} steps {steps:<8} {cls.label:<30} {'; '.join(files)}{extra}")
+    reg = B.registry()
+    for name, u in sorted(B.UNAVAILABLE.items()):
+        if name not in reg:
+            licence = f"; licence {u.licence}" if u.licence else ""
+            print(f"  {name:<26} {u.task:<8} steps {'-':<8} {u.label:<30} NOT AVAILABLE: {u.reason} "
+                  f"(release: {u.source}{licence})")
     return 0
 
 
@@ -293,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rows instead of the paper's (e.g. bicubic:-1 resshift@demo_t4:4); no added rows")
     t.add_argument("--metrics", help="comma-separated metrics instead of the paper's columns (e.g. psnr,ssim,niqe)")
     t.add_argument("--config-sha256", help="hash of the configuration that produced the inputs (provenance)")
+    t.add_argument("--not-run", nargs="*", metavar="METHOD:STEPS",
+                   help="rows shown as not run, with the reason (method unavailable, weights missing offline)")
     t.set_defaults(func=_table)
 
     tm = sub.add_parser("time", help="seconds per image and parameter counts of a method")

@@ -191,7 +191,8 @@ def row_label(method: str, results: Path | None = None) -> str:
     try:
         import baselines
 
-        label = baselines.get(name).label or method
+        label = (baselines.UNAVAILABLE[name].label if name in baselines.UNAVAILABLE and name not in baselines.registry()
+                 else baselines.get(name).label) or method
     except Exception:                       # not a registered method: keep its name
         pass
     run_config = Path(results or ".") / "models" / run / "config.yaml"
@@ -226,10 +227,13 @@ def unavailable_reason(results: Path, dataset: str, metric: str, method: str, st
 
 def build(n: int, results: str | Path = "results", dataset_map: dict | None = None,
           rows: list[tuple[str, int]] | None = None, metrics: list[str] | None = None,
-          config_sha256: str | None = None) -> dict:
+          config_sha256: str | None = None, not_run: dict[tuple[str, int], str] | None = None) -> dict:
     """The table as rows of cells plus provenance (a dict ready to render). ``rows``/``metrics``
     replace the specification's (see :func:`customised`); ``config_sha256`` is the hash of the
-    configuration that produced the inputs (the workflow's; default: config/config.yaml's file)."""
+    configuration that produced the inputs (the workflow's; default: config/config.yaml's file).
+    ``not_run`` maps rows that were not run here (method unavailable, weights missing offline)
+    to the reason, printed in the table instead of numbers."""
+    not_run = dict(not_run or {})
     results = Path(results)
     t = customised(n, rows, metrics, results)
     tol = spec()["tolerances"]
@@ -243,7 +247,12 @@ def build(n: int, results: str | Path = "results", dataset_map: dict | None = No
         why_not = reproduction(results, method, sorted(set(datasets)))
         row = {"label": r["paper"] if isinstance(r["paper"], str) else " ".join(map(str, r["paper"])).strip(),
                "method": method, "steps": steps, "reproduction": why_not is None, "note": why_not or "", "cells": {},
-               "unavailable": {}}
+               "unavailable": {}, "not_run": not_run.get((method, steps), "")}
+        if row["not_run"]:
+            row.update(reproduction=False, note="", cells={c: None for c in [column_name(t, *k) for k in cols]
+                                                          + list(t.get("extra", []))})
+            out_rows.append(row)
+            continue
         paper_row = paper.get(r.get("paper_row", i), {})
         for (ds, subset, metric), real_ds in zip(cols, datasets):
             name = column_name(t, ds, subset, metric)
@@ -329,7 +338,7 @@ def _fmt(v: float | None, col: str) -> str:
 def to_csv(table: dict) -> str:
     import io
 
-    fields = ["method", "steps", "label", "reproduction", "note"]
+    fields = ["method", "steps", "label", "reproduction", "note", "not_run"]
     for col in table["columns"]:
         fields += [col, f"{col}_ci_low", f"{col}_ci_high", f"{col}_n", f"{col}_paper", f"{col}_diff", f"{col}_verdict",
                    f"{col}_unavailable"]
@@ -337,7 +346,7 @@ def to_csv(table: dict) -> str:
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
     for r in table["rows"]:
-        row = {k: r[k] for k in ("method", "steps", "label", "reproduction", "note")}
+        row = {k: r.get(k, "") for k in ("method", "steps", "label", "reproduction", "note", "not_run")}
         for col in table["columns"]:
             c = r["cells"].get(col) or {}
             row.update({col: c.get("mean"), f"{col}_ci_low": c.get("ci_low"), f"{col}_ci_high": c.get("ci_high"),
@@ -368,13 +377,17 @@ def to_markdown(table: dict) -> str:
                 text += f" [paper {_fmt(c['paper'], col)}, {c['verdict']}]"
             cells.append(text)
         steps = "" if r["steps"] < 0 else str(r["steps"])
-        label = r["label"] + ("" if r["reproduction"] else "†")
+        label = r["label"] + ("§" if r.get("not_run") else "" if r["reproduction"] else "†")
+        if r.get("not_run"):
+            cells = ["not run§"] + [""] * (len(cells) - 1)
         lines.append(f"| {label} | {steps} | " + " | ".join(cells) + " |")
     lines += ["", "Bold: best, underlined: second. Parentheses: 95% bootstrap interval. "
               "† not a reproduction of the paper's row (no paper value shown): "
               + "; ".join(sorted({f"{r['label']}: {r['note']}" for r in table["rows"] if r["note"]}))
               + "".join(f" ‡ unavailable: {why}." for why in sorted({w for r in table["rows"]
-                                                                    for w in r.get("unavailable", {}).values()})),
+                                                                    for w in r.get("unavailable", {}).values()}))
+              + "".join(f" § {r['label']} ({r['method']}) not run: {r['not_run']}." for r in table["rows"]
+                        if r.get("not_run")),
               "", "Provenance: " + json.dumps(table["provenance"], sort_keys=True)]
     return "\n".join(lines) + "\n"
 
@@ -392,7 +405,7 @@ def to_latex(table: dict) -> str:
             text = _fmt(c["mean"] if c else None, col) or ("n/a" if col in r.get("unavailable", {}) else "--")
             rank = ranks.get(col, {}).get(i)
             cells.append(rf"\textbf{{{text}}}" if rank == 1 else rf"\underline{{{text}}}" if rank == 2 else text)
-        dagger = "" if r["reproduction"] else r"$^\dagger$"
+        dagger = r"$^\S$" if r.get("not_run") else "" if r["reproduction"] else r"$^\dagger$"
         steps = "" if r["steps"] < 0 else str(r["steps"])
         lines.append(f"{esc(r['label'])}{dagger} & {steps} & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", f"% provenance: {json.dumps(table['provenance'], sort_keys=True)}"]
@@ -401,10 +414,11 @@ def to_latex(table: dict) -> str:
 
 def write(n: int, results: str | Path = "results", out_dir: str | Path | None = None,
           dataset_map: dict | None = None, rows: list[tuple[str, int]] | None = None,
-          metrics: list[str] | None = None, config_sha256: str | None = None) -> list[Path]:
+          metrics: list[str] | None = None, config_sha256: str | None = None,
+          not_run: dict[tuple[str, int], str] | None = None) -> list[Path]:
     from resshift.imageio import write_text
 
-    table = build(n, results, dataset_map, rows, metrics, config_sha256)
+    table = build(n, results, dataset_map, rows, metrics, config_sha256, not_run)
     out_dir = Path(out_dir or results)
     return [write_text(to_csv(table), out_dir / f"table{n}.csv"),
             write_text(to_markdown(table), out_dir / f"table{n}.md"),

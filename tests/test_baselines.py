@@ -138,7 +138,7 @@ def test_every_method_restores_a_tiny_batch(name, tmp_path):
     assert meta["method"] == name and (meta["steps"] == -1) == (not method.steps_choices)
     if method.steps_choices:
         assert meta["timesteps"] and len(meta["timesteps"]) == method.steps
-    assert name == "bicubic" or meta["params"]["trainable"] > 0
+    assert name in ("bicubic", "lq_input") or meta["params"]["trainable"] > 0
 
 
 def _closed_form_ddim(eps_fn, shape, steps, gen, eta=1.0, clip=False):

@@ -1,6 +1,7 @@
 # Planning helpers shared by the rules: which test sets, trained runs, restorations, metric files
 # and timings each requested table needs. Planning reads configuration and specifications only
 # (bench/tables.yaml, datasets/*.yaml); source folders are checked when a job runs.
+import functools
 import os
 import shlex
 import sys
@@ -96,6 +97,32 @@ def table_entry(n):
 
 
 def table_rows(n):
+    """[(method, steps)] of table n that run here (see :func:`table_not_run`)."""
+    not_run = table_not_run(n)
+    return [row for row in all_table_rows(n) if row not in not_run]
+
+
+@functools.lru_cache(maxsize=None)
+def table_not_run(n):
+    """{(method, steps): reason} of table n's rows that cannot run here: methods declared
+    unavailable, and with `offline: true` released weights that are missing. The table names
+    them as not run; planning says so once."""
+    import baselines
+
+    out = {}
+    for method, steps in all_table_rows(n):
+        if method.partition("@")[0] not in baselines.registry() and method.partition("@")[0] not in baselines.UNAVAILABLE:
+            continue                                   # unknown: check_methods names it
+        reason = baselines.why_not_runnable(method, offline=bool(config.get("offline")))
+        if reason:
+            out[(method, steps)] = reason
+    if out:
+        print(f"resshift-bench workflow: table {n}: not run here (shown as such in the table): "
+              + "; ".join(f"{m}: {why}" for (m, _), why in out.items()), file=sys.stderr)
+    return out
+
+
+def all_table_rows(n):
     """[(method, steps)] of table n: the config's rows, its grid's runs, or the paper's rows."""
     entry = table_entry(n)
     if entry.get("rows"):
@@ -136,11 +163,12 @@ def table_timing_files(n):
 
 
 def table_args(n):
-    rows = " ".join(f"{m}:{s}" for m, s in table_rows(n))
+    rows = " ".join(f"{m}:{s}" for m, s in all_table_rows(n))
+    not_run = " ".join(f"{m}:{s}" for m, s in table_not_run(n))
     mapping = " ".join(f"{k}={v}" for k, v in sorted(dataset_map(n).items()))
     metrics = table_entry(n).get("metrics")
     return (f"--rows {rows} --config-sha256 {config_sha256()}" + (f" --dataset-map {mapping}" if mapping else "")
-            + (f" --metrics {','.join(metrics)}" if metrics else ""))
+            + (f" --metrics {','.join(metrics)}" if metrics else "") + (f" --not-run {not_run}" if not_run else ""))
 
 
 def config_sha256():
@@ -196,31 +224,11 @@ def check_methods(n):
     """Every row of table n names a registered method (a baseline module or plugin)."""
     import baselines
 
-    known = baselines.registry()
-    unknown = sorted({m for m, _ in table_rows(n) if m.partition("@")[0] not in known})
+    known = set(baselines.registry()) | set(baselines.UNAVAILABLE)
+    unknown = sorted({m for m, _ in all_table_rows(n) if m.partition("@")[0] not in known})
     if unknown:
         raise WorkflowError(f"table {n}: no registered method {', '.join(unknown)} (see `resshift-bench baselines`); "
                             f"add one (docs/adding-a-baseline.md) or list the table's rows in the config (tables: rows)")
-
-
-def check_weights_offline(methods):
-    """With `offline: true`, name every released weight file that is missing, before any job runs."""
-    if not config.get("offline"):
-        return
-    import baselines
-
-    missing = []
-    for method in sorted(set(methods)):
-        name = method.partition("@")[0]
-        if "@" in method:
-            continue                          # trained by this workflow
-        for w in baselines.get(name).weights:
-            if not w.present():
-                missing.append(f"{name}: {w.path}")
-    if missing:
-        raise WorkflowError("offline and released weights are missing (" + "; ".join(missing)
-                            + "); fetch them where there is a network with `resshift-bench baselines fetch NAME` "
-                            "and copy $RESSHIFT_HOME here, or set offline: false")
 
 
 def method_options(method, input):

@@ -1,0 +1,34 @@
+"""Compared methods of Tables IV-VII with no adapter here yet: listed by `resshift-bench baselines`,
+named as not run in the tables, refused with this reason by `resshift-bench run`."""
+from .base import declare_unavailable
+
+declare_unavailable(
+    "deepfillv2", "inpaint", "DeepFillv2",
+    "architecture not implemented here yet (gated convolutions and contextual attention of the PyTorch port)",
+    "github.com/nipponjo/deepfillv2-pytorch (states_pt_places2.pth, states_pt_celebahq.pth)", "CC BY-NC 4.0 (port)")
+declare_unavailable(
+    "deepfillv2_face", "inpaint", "DeepFillv2",
+    "architecture not implemented here yet (the CelebA-HQ model of the PyTorch port)",
+    "github.com/nipponjo/deepfillv2-pytorch (states_pt_celebahq.pth)", "CC BY-NC 4.0 (port)")
+declare_unavailable(
+    "lama_face", "inpaint", "LaMa",
+    "not adapted here yet: the CelebA-HQ model is a Lightning checkpoint of a smaller generator than the big-lama "
+    "layout spandrel builds (big-lama, `lama`, is the Places model)",
+    "github.com/advimman/lama (lama-celeba-hq.zip)", "Apache-2.0")
+declare_unavailable(
+    "vqfr", "face", "VQFR",
+    "architecture not implemented here yet (its parallel decoder needs deformable convolutions)",
+    "github.com/TencentARC/VQFR/releases/download/v2.0.0/VQFR_v2.pth", "see the release")
+declare_unavailable(
+    "psfrgan", "face", "PSFRGAN",
+    "architecture not implemented here yet (parsing network plus PSFR generator)",
+    "github.com/chaofengc/PSFRGAN (PSFRGAN.pth, parse_multi_iter_90000.pth)", "see the release")
+declare_unavailable(
+    "dfdnet", "face", "DFDNet",
+    "architecture not implemented here yet (component dictionaries and landmark-guided crops)",
+    "github.com/csxmli2016/DFDNet (DictionaryCenter512, net_g)", "see the release")
+declare_unavailable(
+    "difface", "face", "DifFace",
+    "architecture not implemented here yet (the FFHQ-512 diffusion UNet and its SwinIR estimator)",
+    "github.com/zsyOAOA/DifFace/releases (iddpm_ffhq512_ema500000.pth, swinir_restoration512_L1.pth)",
+    "S-Lab License 1.0 (non-commercial)")
