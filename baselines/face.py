@@ -10,59 +10,18 @@ inference scripts do: input normalised to [-1, 1], output mapped back from [-1, 
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from resshift.errors import ResShiftError
 
-from .base import Restorer, WeightFile, register
+from .base import WeightFile, register
+from .gan import SpandrelRestorer
 
 GFPGAN_RELEASE = "https://github.com/TencentARC/GFPGAN/releases/download/"
 
 
-def load_spandrel(method: Restorer, path: Path, architecture: str, extra: bool = False):
-    """Read a released file with spandrel (and its extra architectures when ``extra``); check the
-    architecture it detected."""
-    import spandrel
-
-    if extra:
-        import spandrel_extra_arches
-
-        spandrel_extra_arches.install(ignore_duplicates=True)         # idempotent
-    try:
-        desc = spandrel.ModelLoader(device=method.device).load_from_file(str(path))
-    except Exception as exc:
-        first = (str(exc).splitlines() or ["unsupported layout"])[0][:160]
-        raise ResShiftError(f"{method.name}: {path} is not a loadable {method.label} file "
-                            f"({type(exc).__name__}: {first})") from None
-    if desc.architecture.id != architecture:
-        raise ResShiftError(f"{method.name}: {path} holds a {desc.architecture.id} network, expected {architecture}")
-    return desc.eval()
-
-
-class SpandrelFaceRestorer(Restorer):
+class SpandrelFaceRestorer(SpandrelRestorer):
     task, sf = "face", 1
-    architecture = ""
-    extra = False
-
-    def load(self) -> None:
-        self.descriptor = load_spandrel(self, self.weight_path(0), self.architecture, self.extra)
-        self.net = self.descriptor.model
-
-    def modules(self):
-        return {"trainable": self.net}
-
-    @classmethod
-    def random_network(cls) -> torch.nn.Module:
-        raise NotImplementedError
-
-    @classmethod
-    def with_random_weights(cls, folder, steps=None, device="cpu"):
-        path = Path(folder) / cls.weights[0].file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"params_ema": cls.random_network().state_dict()}, path)
-        return cls(steps=steps, device=device, weights=str(path))
 
     def forward(self, x11: torch.Tensor) -> torch.Tensor:
         """[-1, 1] in, [-1, 1] out (the released inference's convention)."""

@@ -18,24 +18,32 @@ KAIR = "https://github.com/cszn/KAIR/releases/download/v1.0/"
 
 
 class SpandrelRestorer(Restorer):
-    """A single-image SR network read by spandrel; inputs padded (reflect) to its size multiple."""
+    """A network read from its released file by spandrel (the SR ones here; the face and LaMa
+    methods subclass it): the detected architecture and scale are checked on load. SR inputs are
+    padded (reflect) to the network's size multiple."""
 
     task, sf = "sr", 4
     architecture = ""                               # spandrel's architecture id, checked on load
+    extra = False                                   # needs spandrel_extra_arches (non-commercial arches)
 
     def load(self) -> None:
         import spandrel
 
+        if self.extra:
+            import spandrel_extra_arches
+
+            spandrel_extra_arches.install(ignore_duplicates=True)         # idempotent
         path = self.weight_path(0)
         try:
             desc = spandrel.ModelLoader(device=self.device).load_from_file(str(path))
         except Exception as exc:
+            first = (str(exc).splitlines() or ["unsupported layout"])[0][:160]
             raise ResShiftError(f"{self.name}: {path} is not a loadable {self.label} file "
-                                f"({type(exc).__name__}: {(str(exc).splitlines() or ['unsupported layout'])[0][:160]})") from None
+                                f"({type(exc).__name__}: {first})") from None
         if self.architecture and desc.architecture.id != self.architecture:
             raise ResShiftError(f"{self.name}: {path} holds a {desc.architecture.id} network, "
                                 f"expected {self.architecture}")
-        if desc.scale != self.sf:
+        if getattr(desc, "scale", self.sf) != self.sf:
             raise ResShiftError(f"{self.name}: {path} is a x{desc.scale} model, expected x{self.sf}")
         self.descriptor = desc.eval()
         self.net = desc.model
@@ -44,11 +52,11 @@ class SpandrelRestorer(Restorer):
         return {"trainable": self.net}
 
     @classmethod
-    def random_state(cls) -> dict:
-        """A random full-size state dict that spandrel reads as the release's (RRDBNet, 23 blocks)."""
+    def random_network(cls) -> torch.nn.Module:
+        """The released architecture, full size, random weights (RRDBNet, 23 blocks, here)."""
         from spandrel.architectures.ESRGAN import ESRGAN as RRDBNet
 
-        return {"params_ema": RRDBNet(in_nc=3, out_nc=3, num_filters=64, num_blocks=23, scale=4).state_dict()}
+        return RRDBNet(in_nc=3, out_nc=3, num_filters=64, num_blocks=23, scale=4)
 
     @classmethod
     def with_random_weights(cls, folder, steps=None, device="cpu"):
@@ -56,7 +64,7 @@ class SpandrelRestorer(Restorer):
 
         path = Path(folder) / cls.weights[0].file
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(cls.random_state(), path)
+        torch.save({"params_ema": cls.random_network().state_dict()}, path)
         return cls(steps=steps, device=device, weights=str(path))
 
     @torch.no_grad()
@@ -105,14 +113,13 @@ class RealSRJPEG(SpandrelRestorer):
 class SwinIR(SpandrelRestorer):
     name, label, architecture = "swinir", "SwinIR", "SwinIR"
     licence = "Apache-2.0"
-
-    @classmethod
-    def random_state(cls) -> dict:
-        from spandrel.architectures.SwinIR import SwinIR as Net
-
-        net = Net(upscale=4, in_chans=3, img_size=64, window_size=8, img_range=1.0, depths=[6] * 9, embed_dim=240,
-                  num_heads=[8] * 9, mlp_ratio=2, upsampler="nearest+conv", resi_connection="3conv")
-        return {"params_ema": net.state_dict()}
     weights = (WeightFile("003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth",
                           "https://github.com/JingyunLiang/SwinIR/releases/download/v0.0/"
                           "003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth", size="136 MB"),)
+
+    @classmethod
+    def random_network(cls):
+        from spandrel.architectures.SwinIR import SwinIR as Net
+
+        return Net(upscale=4, in_chans=3, img_size=64, window_size=8, img_range=1.0, depths=[6] * 9, embed_dim=240,
+                   num_heads=[8] * 9, mlp_ratio=2, upsampler="nearest+conv", resi_connection="3conv")

@@ -4,36 +4,24 @@ to a multiple of 8; known pixels are kept (the network's own composition, applie
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
-from .base import Restorer, WeightFile, register
-from .face import load_spandrel
+from .base import WeightFile, register
+from .gan import SpandrelRestorer
 
 
 @register
-class LaMa(Restorer):
-    name, task, label, sf = "lama", "inpaint", "LaMa", 1
+class LaMa(SpandrelRestorer):
+    name, task, label, sf, architecture = "lama", "inpaint", "LaMa", 1, "LaMa"
     licence = "Apache-2.0"
     weights = (WeightFile("big-lama.pt", "https://github.com/Sanster/models/releases/download/add_big_lama/big-lama.pt",
                           size="205 MB"),)
 
-    def load(self) -> None:
-        self.descriptor = load_spandrel(self, self.weight_path(0), "LaMa")
-        self.net = self.descriptor.model
-
-    def modules(self):
-        return {"trainable": self.net}
-
     @classmethod
-    def with_random_weights(cls, folder, steps=None, device="cpu"):
+    def random_network(cls):
         from spandrel.architectures.LaMa import LaMa as Net
 
-        path = Path(folder) / cls.weights[0].file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(Net(in_nc=4, out_nc=3).state_dict(), path)
-        return cls(steps=steps, device=device, weights=str(path))
+        return Net(in_nc=4, out_nc=3)
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):

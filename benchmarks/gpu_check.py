@@ -176,7 +176,7 @@ def main():
                  lambda: inpainting(args.inpaint_steps, not args.skip_inpaint_runs)):
         try:
             step()
-        except Exception as exc:
+        except Exception:
             import traceback
 
             emit(check="failed", error=traceback.format_exc()[-1500:])
