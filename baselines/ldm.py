@@ -1,7 +1,7 @@
 """The two LDM rows.
 
 - ``ldm``: the released LDM x4 (CompVis latent-diffusion ``bsr_sr``, OpenImages with BSR
-  degradations; 113.6 M UNet, VQ-f4), in diffusers' format (``CompVis/ldm-super-resolution-4x-openimages``,
+  degradations; 113.62 M UNet, VQ-f4), in diffusers' format (``CompVis/ldm-super-resolution-4x-openimages``,
   the conversion of ``sr_bsr.zip``), run by diffusers' ``LDMSuperResolutionPipeline`` parts with
   its ``DDIMScheduler`` at eta = 1.0 and LDM's timesteps (uniform, +1).
 - ``ldm_retrained``: an eps-prediction model trained by ``resshift train`` (``diffusion.kind: eps``,
@@ -20,7 +20,8 @@ HF_LDM = "https://huggingface.co/CompVis/ldm-super-resolution-4x-openimages"
 
 
 # The released UNet's layout (latent-diffusion bsr_sr: in 6 / out 3, 160 channels, mult [1, 2, 2, 4],
-# 2 res blocks, attention at the deepest level and the middle, 32-channel heads) in diffusers' terms.
+# 2 res blocks, attention at the deepest level and the middle, 32-channel heads) in diffusers' terms:
+# field for field the release's unet/config.json. 113,622,563 parameters (Table II prints 113.60 M).
 LDM_UNET_CONFIG = dict(sample_size=64, in_channels=6, out_channels=3, layers_per_block=2,
                        block_out_channels=(160, 320, 320, 640),
                        down_block_types=("DownBlock2D", "DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
