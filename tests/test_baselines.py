@@ -361,6 +361,22 @@ def test_cli_missing_weights_is_one_line(tmp_path):
     assert len(lines) == 1 and "003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth" in lines[0]
 
 
+def test_methods_that_cannot_run_here_are_listed_and_refused_with_the_reason(tmp_path, capsys):
+    from bench.cli import main
+
+    assert main(["baselines"]) == 0
+    out = capsys.readouterr().out
+    for name in ("vqfr", "psfrgan", "dfdnet", "difface", "deepfillv2"):
+        line = next(ln for ln in out.splitlines() if ln.split()[:1] == [name])
+        assert "NOT AVAILABLE:" in line and "release:" in line
+    gfpgan = next(ln for ln in out.splitlines() if ln.split()[:1] == ["gfpgan"])
+    assert "GFPGANv1.3.pth MISSING" in gfpgan and "licence: Apache-2.0" in gfpgan
+    with pytest.raises(ResShiftError, match="difface: not available: architecture not implemented"):
+        B.build("difface", steps=100)
+    assert main(["baselines", "fetch", "dasr"]) == 2                     # no direct address: by hand
+    assert "has no direct download" in capsys.readouterr().err
+
+
 def test_timing_a_baseline_uses_a_random_stand_in_when_weights_are_missing(tmp_path):
     from bench.timing import time_method, write_timing
 

@@ -158,3 +158,29 @@ def test_config_rows_and_metrics_replace_the_paper_columns_and_unavailable_metri
     md = T.to_markdown(table)
     assert "n/a‡" in md and "‡ unavailable: lpips: weights missing: alex.pth." in md
     assert "| ResShift (demo_t4)† | 4 | **27.60" in md
+
+
+def test_rows_not_run_here_are_named_with_the_reason(tmp_path, monkeypatch):
+    """A paper row that cannot run here (no adapter; weights missing offline) stays in the table
+    as "not run" with its reason, without numbers, ranks or a paper comparison."""
+    import baselines
+
+    monkeypatch.setenv("RESSHIFT_HOME", str(tmp_path / "cache"))
+    _metrics(tmp_path, "demo_face", "lq_input", -1, {"psnr": 18.7, "ssim": 0.57})
+    rows = [("lq_input", -1), ("vqfr", -1), ("gfpgan", -1)]
+    not_run = {(m, s): baselines.why_not_runnable(m, offline=True) for m, s in rows[1:]}
+    assert not_run[("vqfr", -1)].startswith("not available: architecture not implemented")
+    assert not_run[("gfpgan", -1)] == ("weights missing offline: GFPGANv1.3.pth "
+                                       "(https://github.com/TencentARC/GFPGAN/releases/download/v1.3.0/GFPGANv1.3.pth)")
+    assert baselines.why_not_runnable("gfpgan", offline=False) is None
+    assert baselines.why_not_runnable("lq_input", offline=True) is None
+    table = T.build(6, tmp_path, {"celeba_test_bfr": "demo_face"}, rows=rows, metrics=["psnr", "ssim"],
+                    not_run=not_run)
+    assert [r["label"] for r in table["rows"]] == ["LQ input", "VQFR", "GFPGAN"]
+    assert all(c is None for c in table["rows"][2]["cells"].values())
+    assert table["rows"][0]["cells"]["PSNR"]["mean"] == pytest.approx(18.7, abs=0.01)
+    md = T.to_markdown(table)
+    assert "| VQFR§ |  | not run§ |" in md and "§ GFPGAN (gfpgan) not run: weights missing offline: GFPGANv1.3.pth" in md
+    assert "**18.70" in md                                        # ranks only among the rows that ran
+    header, *lines = T.to_csv(table).splitlines()
+    assert "not_run" in header.split(",") and "not available" in lines[1]
