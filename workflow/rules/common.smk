@@ -102,11 +102,15 @@ def table_rows(n):
     return [row for row in all_table_rows(n) if row not in not_run]
 
 
-@functools.lru_cache(maxsize=None)
 def table_not_run(n):
     """{(method, steps): reason} of table n's rows that cannot run here: methods declared
     unavailable, and with `offline: true` released weights that are missing. The table names
-    them as not run; planning says so once."""
+    them as not run (and planning its job says so once, see :func:`table_args`)."""
+    return _table_not_run(int(n))
+
+
+@functools.lru_cache(maxsize=None)
+def _table_not_run(n):
     import baselines
 
     out = {}
@@ -116,10 +120,10 @@ def table_not_run(n):
         reason = baselines.why_not_runnable(method, offline=bool(config.get("offline")))
         if reason:
             out[(method, steps)] = reason
-    if out:
-        print(f"resshift-bench workflow: table {n}: not run here (shown as such in the table): "
-              + "; ".join(f"{m}: {why}" for (m, _), why in out.items()), file=sys.stderr)
     return out
+
+
+_SAID_NOT_RUN = set()
 
 
 def all_table_rows(n):
@@ -165,6 +169,10 @@ def table_timing_files(n):
 def table_args(n):
     rows = " ".join(f"{m}:{s}" for m, s in all_table_rows(n))
     not_run = " ".join(f"{m}:{s}" for m, s in table_not_run(n))
+    if table_not_run(n) and int(n) not in _SAID_NOT_RUN:          # once, when the table's job is planned
+        _SAID_NOT_RUN.add(int(n))
+        print(f"resshift-bench workflow: table {n}: not run here (shown as such in the table): "
+              + "; ".join(f"{m}: {why}" for (m, _), why in table_not_run(n).items()), file=sys.stderr)
     mapping = " ".join(f"{k}={v}" for k, v in sorted(dataset_map(n).items()))
     metrics = table_entry(n).get("metrics")
     return (f"--rows {rows} --config-sha256 {config_sha256()}" + (f" --dataset-map {mapping}" if mapping else "")
