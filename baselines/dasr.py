@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resshift.errors import ResShiftError
+from resshift.weights import load_checkpoint
 
 from .base import Restorer, WeightFile, register
 
@@ -93,17 +94,6 @@ class DegradationPredictor(nn.Module):
         return params, self.MappingNet(params)
 
 
-def _state_dict(path: Path, what: str) -> dict:
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ResShiftError(f"dasr: {path} is not a readable {what} file ({type(exc).__name__})") from None
-    for key in ("params_ema", "params"):
-        if isinstance(sd, dict) and isinstance(sd.get(key), dict):
-            return sd[key]
-    return sd
-
-
 @register
 class DASR(Restorer):
     name, task, label, sf = "dasr", "sr", "DASR", 4
@@ -121,11 +111,9 @@ class DASR(Restorer):
         self.predictor = DegradationPredictor().to(self.device).eval()
         for module, path, what in ((self.net, g_path, "net_g"), (self.predictor, p_path, "net_p")):
             try:
-                module.load_state_dict(_state_dict(path, what))
-            except RuntimeError as exc:
-                lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-                raise ResShiftError(f"dasr: {path} does not hold DASR's {what} "
-                                    f"({lines[min(1, len(lines) - 1)][:160]})") from None
+                load_checkpoint(module, path)                 # bare, params or params_ema state dicts
+            except ResShiftError as exc:
+                raise ResShiftError(f"dasr: {path} does not hold DASR's {what} ({exc})") from None
 
     def modules(self):
         return {"trainable": self.net, "trainable_predictor": self.predictor}

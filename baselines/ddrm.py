@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import math
 
-from .guided_diffusion import predict_x0, randn_like, register_pair
+from resshift.diffusion import randn
+
+from .guided_diffusion import predict_x0, register_pair
 
 
 def ddrm_sample(eps_fn, y, keep, sched, generator, eta: float = 0.85, eta_b: float = 1.0):
     """Noise draws: xbar_{N-1} (y + sigma z on known pixels, sigma z in the holes), then one per
     level s = N-1..1. Returns the x0 estimate at level 0."""
     sig = [math.sqrt((1 - a) / a) for a in sched.abar]
-    xbar = keep * y + sig[-1] * randn_like(y, generator)
+    xbar = keep * y + sig[-1] * randn(y, generator)
     for s in range(sched.steps - 1, 0, -1):
         x0, _ = predict_x0(eps_fn, math.sqrt(sched.abar[s]) * xbar, s, sched)
-        z = randn_like(y, generator)
+        z = randn(y, generator)
         hole = x0 + math.sqrt(1 - eta ** 2) * sig[s - 1] * (xbar - x0) / sig[s] + eta * sig[s - 1] * z
         known = (1 - eta_b) * x0 + eta_b * y + sig[s - 1] * z
         xbar = keep * known + (1 - keep) * hole

@@ -10,6 +10,8 @@ inference scripts do: input normalised to [-1, 1], output mapped back from [-1, 
 """
 from __future__ import annotations
 
+import abc
+
 import torch
 
 from resshift.errors import ResShiftError
@@ -23,9 +25,9 @@ GFPGAN_RELEASE = "https://github.com/TencentARC/GFPGAN/releases/download/"
 class SpandrelFaceRestorer(SpandrelRestorer):
     task, sf = "face", 1
 
+    @abc.abstractmethod
     def forward(self, x11: torch.Tensor) -> torch.Tensor:
-        """[-1, 1] in, [-1, 1] out (the released inference's convention)."""
-        raise NotImplementedError
+        """[-1, 1] in, [-1, 1] out (the released inference's convention); each method calls its network."""
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):

@@ -24,7 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from resshift.diffusion import randn
 from resshift.errors import ResShiftError
+from resshift.weights import load_checkpoint
 from resshift.nets.layers import Downsample, GroupNorm32, ResBlock, TimestepSequential, Upsample, timestep_embedding
 
 from .base import Restorer, WeightFile
@@ -160,15 +162,10 @@ class InpaintSchedule:
 
     def noise_to(self, y: torch.Tensor, s: int, generator) -> torch.Tensor:
         """q(x_s | y): sqrt(abar_s) y + sqrt(1 - abar_s) z (Ho et al. Eq. 4)."""
-        return math.sqrt(self.abar[s]) * y + math.sqrt(1 - self.abar[s]) * randn_like(y, generator)
+        return math.sqrt(self.abar[s]) * y + math.sqrt(1 - self.abar[s]) * randn(y, generator)
 
     def tensor_t(self, s: int, x: torch.Tensor) -> torch.Tensor:
         return torch.full((x.shape[0],), self.t[s], device=x.device, dtype=torch.long)
-
-
-def randn_like(x: torch.Tensor, generator) -> torch.Tensor:
-    """Noise drawn on the CPU from ``generator`` (same numbers on every device)."""
-    return torch.randn(x.shape, generator=generator, dtype=torch.float32).to(x.device, x.dtype)
 
 
 def predict_x0(eps_fn: EpsFn, x: torch.Tensor, s: int, sched: InpaintSchedule, clip: bool = True):
@@ -189,7 +186,7 @@ def ddim_step(x0: torch.Tensor, eps: torch.Tensor, s: int, sched: InpaintSchedul
     a, a_prev = sched.abar[s], sched.abar[s - 1]
     sigma = eta * math.sqrt((1 - a_prev) / (1 - a) * (1 - a / a_prev))
     out = math.sqrt(a_prev) * x0 + math.sqrt(max(1 - a_prev - sigma ** 2, 0.0)) * eps
-    return out + sigma * randn_like(x0, generator) if sigma > 0 else out
+    return out + sigma * randn(x0, generator) if sigma > 0 else out
 
 
 class GuidedDiffusionInpainter(Restorer):
@@ -210,18 +207,11 @@ class GuidedDiffusionInpainter(Restorer):
 
     def load(self) -> None:
         path = self.weight_path(0)
+        self.unet = ADMUNet(**dict(ADM_256, **self.options.get("unet_config", {})))
         try:
-            sd = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ResShiftError(f"{self.name}: {path} is not a readable checkpoint ({type(exc).__name__})") from None
-        config = dict(ADM_256, **self.options.get("unet_config", {}))
-        self.unet = ADMUNet(**config)
-        try:
-            self.unet.load_state_dict(sd)
-        except RuntimeError as exc:
-            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-            raise ResShiftError(f"{self.name}: {path} is not a guided-diffusion 256x256 model "
-                                f"({(lines[1] if len(lines) > 1 else lines[0])[:160]})") from None
+            load_checkpoint(self.unet, path)
+        except ResShiftError as exc:
+            raise ResShiftError(f"{self.name}: {path} is not a guided-diffusion 256x256 model ({exc})") from None
         self.unet = self.unet.to(self.device).eval()
         if self.options.get("fp16") and self.device.type == "cuda":
             self.unet.to_fp16()

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import torch
 
-from .guided_diffusion import predict_x0, ddim_step, paste, randn_like, register_pair
+from resshift.diffusion import randn
+
+from .guided_diffusion import predict_x0, ddim_step, paste, register_pair
 
 
 def mcg_sample(eps_fn, y, keep, sched, generator, scale: float = 1.0):
     """Noise draws: x_{N-1}; then per level s = N-1..1: step noise, known-pixel noise.
     Returns the x0 estimate at level 0."""
-    x = randn_like(y, generator)
+    x = randn(y, generator)
     for s in range(sched.steps - 1, 0, -1):
         x = x.detach().requires_grad_(True)
         with torch.enable_grad():

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 
-from .guided_diffusion import predict_x0, ddim_step, paste, randn_like, register_pair
+from resshift.diffusion import randn
+
+from .guided_diffusion import predict_x0, ddim_step, paste, register_pair
 
 
 def repaint_levels(n: int, jump: int, resample: int) -> list[int]:
@@ -30,7 +32,7 @@ def repaint_sample(eps_fn, y, keep, sched, generator, jump: int = 10, resample: 
     """Noise draws: x_{N-1}; then per move down (s -> s-1 >= 0): step noise, known-pixel noise;
     per move up: one forward-process draw. The last move (0 -> -1) returns the x0 estimate."""
     levels = repaint_levels(sched.steps, jump, resample)
-    x = randn_like(y, generator)
+    x = randn(y, generator)
     for s, nxt in zip(levels[:-1], levels[1:]):
         if nxt == -1:
             return predict_x0(eps_fn, x, 0, sched)[0]
@@ -40,7 +42,7 @@ def repaint_sample(eps_fn, y, keep, sched, generator, jump: int = 10, resample: 
             x = paste(keep, sched.noise_to(y, nxt, generator), unknown)
         else:
             ratio = sched.abar[nxt] / sched.abar[s]
-            x = math.sqrt(ratio) * x + math.sqrt(1 - ratio) * randn_like(x, generator)
+            x = math.sqrt(ratio) * x + math.sqrt(1 - ratio) * randn(x, generator)
     raise AssertionError("repaint_levels ends at -1")
 
 

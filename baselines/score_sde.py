@@ -4,13 +4,15 @@ ancestral step. The VP-SDE predictor on the released guided-diffusion models (no
 """
 from __future__ import annotations
 
-from .guided_diffusion import predict_x0, ddim_step, paste, randn_like, register_pair
+from resshift.diffusion import randn
+
+from .guided_diffusion import predict_x0, ddim_step, paste, register_pair
 
 
 def score_sde_sample(eps_fn, y, keep, sched, generator):
     """Noise draws: x_{N-1}; then per level s = N-1..1: known-pixel noise, step noise; then level 0's
     known-pixel noise. Returns the x0 estimate at level 0."""
-    x = randn_like(y, generator)
+    x = randn(y, generator)
     for s in range(sched.steps - 1, 0, -1):
         x = paste(keep, sched.noise_to(y, s, generator), x)
         x0, eps = predict_x0(eps_fn, x, s, sched)
