@@ -1,13 +1,42 @@
-"""LaMa (Suvorov et al., WACV 2022): the big-lama model, read by spandrel from the converted
-``big-lama.pt`` (the state dict lama-cleaner redistributes), Apache-2.0. spandrel pads the input
-to a multiple of 8; known pixels are kept (the network's own composition, applied again here).
+"""LaMa (Suvorov et al., WACV 2022), Apache-2.0; known pixels are kept (the network's own
+composition, applied again here).
+
+- ``lama`` (Table IV): the Places ``big-lama`` model, read by spandrel from the converted
+  ``big-lama.pt`` (the state dict lama-cleaner redistributes).
+- ``lama_face`` (Table V): the CelebA-HQ ``lama-fourier`` model, the release's Lightning
+  checkpoint ``lama-celeba-hq/lama-fourier/models/best.ckpt`` read as it is: its ``generator.*``
+  weights go into spandrel's FFC-ResNet generator with the checkpoint's number of residual
+  blocks (9 here, 18 in big-lama; config ``ffc_resnet_075``).
 """
 from __future__ import annotations
 
-import torch
+import pickle
+import re
+from pathlib import Path
 
-from .base import WeightFile, register
+import torch
+import torch.nn.functional as F
+
+from resshift.errors import ResShiftError
+
+from .base import Restorer, WeightFile, register
 from .gan import SpandrelRestorer
+
+LAMA_CELEBA = "https://huggingface.co/camenduru/big-lama/resolve/main/lama-celeba-hq/lama-fourier/models/best.ckpt"
+
+
+def _inpaint(net, lq: torch.Tensor, mask: torch.Tensor, multiple: int = 8) -> torch.Tensor:
+    """Run a LaMa network ``net(image, mask)`` one image at a time, padded (reflect) to ``multiple``."""
+    h, w = lq.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    outs = []
+    for i in range(len(lq)):
+        x, m = lq[i:i + 1], mask[i:i + 1]
+        if ph or pw:
+            x, m = F.pad(x, (0, pw, 0, ph), mode="reflect"), F.pad(m, (0, pw, 0, ph), mode="reflect")
+        outs.append(net(x, m)[..., :h, :w])
+    out = torch.cat(outs)
+    return (mask * out + (1 - mask) * lq).clamp(0, 1)
 
 
 @register
@@ -26,9 +55,118 @@ class LaMa(SpandrelRestorer):
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):
         if mask is None:
-            from resshift.errors import ResShiftError
+            raise ResShiftError(f"{self.name}: inpainting needs a mask (1 = hole)")
+        return _inpaint(self.descriptor, lq.to(self.device), mask.to(self.device))
 
-            raise ResShiftError("lama: inpainting needs a mask (1 = hole)")
-        x, m = lq.to(self.device), mask.to(self.device)
-        out = torch.cat([self.descriptor(x[i:i + 1], m[i:i + 1]) for i in range(len(x))])   # spandrel: one image a call
-        return m * out + (1 - m) * x
+
+class _Inert:
+    """Stands for any class a Lightning checkpoint pickles besides tensors (its hyper-parameters,
+    callbacks' states): built without running that class's code, its state kept as data."""
+
+    def __new__(cls, *args, **kwargs):
+        return object.__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        self.args = args
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+class _InertUnpickler(pickle.Unpickler):
+    SAFE = re.compile(r"^(torch|collections|_codecs|numpy)(\.|$)")
+
+    def find_class(self, module, name):
+        if self.SAFE.match(module) or (module == "builtins" and name in {"set", "frozenset", "slice", "complex"}):
+            return super().find_class(module, name)
+        return type(name, (_Inert,), {"__module__": "inert." + module})
+
+
+class _inert_pickle:                            # the ``pickle_module`` torch.load takes
+    Unpickler = _InertUnpickler
+    load = staticmethod(pickle.load)
+
+
+def read_lightning_checkpoint(path: Path) -> dict:
+    """The ``state_dict`` of a PyTorch Lightning checkpoint. Tries the safe loader first; a
+    checkpoint that also pickles its hyper-parameters' classes (omegaconf, the trainer's) is read
+    with those classes replaced by inert placeholders, so no code from the file runs."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_inert_pickle)
+        except Exception as exc:  # noqa: BLE001 - any failure to read it is the user's file
+            raise ResShiftError(f"{path}: cannot be read as a checkpoint ({type(exc).__name__})") from None
+    except Exception as exc:  # noqa: BLE001
+        raise ResShiftError(f"{path}: cannot be read as a checkpoint ({type(exc).__name__})") from None
+    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ResShiftError(f"{path}: holds no state dict (expected a Lightning checkpoint with 'state_dict')")
+    return state
+
+
+def lama_generator(n_blocks: int) -> torch.nn.Module:
+    """LaMa's FFC-ResNet generator (``ffc_resnet_075``: 4 -> 3 channels, 64 features, 3 downsamplings,
+    ``n_blocks`` fast-Fourier residual blocks, global ratio 0.75) inside spandrel's masking wrapper."""
+    from spandrel.architectures.LaMa import LaMa as Wrapper
+    from spandrel.architectures.LaMa.__arch.LaMa import FFCResNetGenerator
+
+    net = Wrapper(in_nc=4, out_nc=3)
+    net.model = FFCResNetGenerator(4, 3, n_blocks=n_blocks)
+    return net
+
+
+@register
+class LaMaCelebAHQ(Restorer):
+    name, task, label, sf = "lama_face", "inpaint", "LaMa", 1
+    licence = "Apache-2.0"
+    weights = (WeightFile("lama-celeba-hq-fourier-best.ckpt", LAMA_CELEBA,
+                          size="about 330 MB (Lightning checkpoint, generator and discriminator; the authors' "
+                               "Google Drive folder lama-celeba-hq/lama-fourier, mirrored at this address)"),)
+
+    def load(self) -> None:
+        path = self.weight_path(0)
+        state = read_lightning_checkpoint(path)
+        gen = {"model." + k[len("generator."):]: v for k, v in state.items() if k.startswith("generator.")}
+        blocks = {int(m.group(1)) for k in gen if (m := re.match(r"model\.model\.(\d+)\.conv1\.", k))}
+        if not blocks:
+            raise ResShiftError(f"{self.name}: {path} holds no LaMa FFC-ResNet generator (no 'generator.model.*.conv1' "
+                                "weights); expected lama-celeba-hq/lama-fourier/models/best.ckpt")
+        self.net = lama_generator(len(blocks))
+        from resshift.weights import load_checkpoint
+
+        try:
+            load_checkpoint(self.net, gen)
+        except ResShiftError as exc:
+            raise ResShiftError(f"{self.name}: {path}: {exc}") from None
+        self.net = self.net.to(self.device).eval()
+
+    def modules(self):
+        return {"trainable": self.net}
+
+    @classmethod
+    def with_random_weights(cls, folder, steps=None, device="cpu", n_blocks: int = 9):
+        """The release's layout: a Lightning checkpoint whose ``state_dict`` holds ``generator.*``
+        (and the discriminator's weights), plus pickled hyper-parameters."""
+        path = Path(folder) / cls.weights[0].file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        gen = lama_generator(n_blocks).state_dict()
+        state = {"generator." + k[len("model."):]: v for k, v in gen.items()}
+        state["discriminator.model0.0.weight"] = torch.zeros(64, 3, 4, 4)
+        torch.save({"state_dict": state, "epoch": 40, "hyper_parameters": {"config": _LightningConfig()}}, path)
+        return cls(steps=steps, device=device, weights=str(path))
+
+    @torch.no_grad()
+    def restore(self, lq, mask=None, generator=None):
+        if mask is None:
+            raise ResShiftError(f"{self.name}: inpainting needs a mask (1 = hole)")
+        return _inpaint(self.net, lq.to(self.device), mask.to(self.device))
+
+
+class _LightningConfig:
+    """Stands for the omegaconf object a Lightning checkpoint pickles (for files written by
+    :meth:`LaMaCelebAHQ.with_random_weights`; the safe loader refuses it, as it refuses the release's)."""
+
+    def __init__(self):
+        self.generator = {"kind": "ffc_resnet", "n_blocks": 9}

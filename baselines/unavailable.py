@@ -11,11 +11,6 @@ declare_unavailable(
     "architecture not implemented here yet (the CelebA-HQ model of the PyTorch port)",
     "github.com/nipponjo/deepfillv2-pytorch (states_pt_celebahq.pth)", "CC BY-NC 4.0 (port)")
 declare_unavailable(
-    "lama_face", "inpaint", "LaMa",
-    "not adapted here yet: the CelebA-HQ model is a Lightning checkpoint of a smaller generator than the big-lama "
-    "layout spandrel builds (big-lama, `lama`, is the Places model)",
-    "github.com/advimman/lama (lama-celeba-hq.zip)", "Apache-2.0")
-declare_unavailable(
     "vqfr", "face", "VQFR",
     "architecture not implemented here yet (its parallel decoder needs deformable convolutions)",
     "github.com/TencentARC/VQFR/releases/download/v2.0.0/VQFR_v2.pth", "see the release")

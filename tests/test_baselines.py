@@ -99,7 +99,7 @@ def _prepare(name: str, tmp_path: Path) -> dict:
         _tiny_adm_file(_cache(B.get(name).weights[0].file))          # the release's format: a bare state dict
         options = {"jump": 1, "resample": 2} if name.startswith("repaint") else {}
         return {"steps": 3, "unet_config": TINY_ADM, **options}
-    elif name in ("lama", "gfpgan", "restoreformer", "codeformer"):     # full size: spandrel reads fixed layouts
+    elif name in ("lama", "lama_face", "gfpgan", "restoreformer", "codeformer"):   # full size: fixed layouts
         torch.manual_seed(0)
         B.get(name).with_random_weights(B.cache_root() / "baselines")
     elif name == "ldm":

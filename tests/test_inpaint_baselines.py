@@ -196,3 +196,45 @@ def test_a_wrong_checkpoint_is_one_line(tmp_path):
     assert "\n" not in str(err.value)
     with pytest.raises(ResShiftError, match="256x256_diffusion_uncond.pt is missing"):
         B.build("ddrm")
+
+
+def test_lama_celeba_reads_the_lightning_checkpoint(tmp_path):
+    """lama_face: the release's Lightning checkpoint (generator.* among other weights, pickled
+    hyper-parameters) loads into a 9-block FFC-ResNet (LaMa-Fourier, 27.0 M; big-lama has 18 blocks,
+    51.0 M); known pixels are kept; a file of another kind is one line."""
+    from resshift.errors import ResShiftError
+
+    torch.manual_seed(0)
+    method = B.get("lama_face").with_random_weights(tmp_path)
+    assert sum(p.numel() for p in method.net.parameters()) == 27_048_835
+    with pytest.raises(Exception):                     # the safe loader refuses the pickled config class
+        torch.load(tmp_path / B.get("lama_face").weights[0].file, weights_only=True)
+    gt = torch.rand(1, 3, 36, 44, generator=torch.Generator().manual_seed(0))   # padded to 40x48 inside
+    mask = torch.zeros(1, 1, 36, 44)
+    mask[..., 10:30, 5:25] = 1
+    out = method.restore(gt * (1 - mask), mask=mask)
+    assert out.shape == gt.shape and torch.equal(out * (1 - mask), gt * (1 - mask))
+    bad = tmp_path / "bad.ckpt"
+    torch.save({"state_dict": {"generator.conv.weight": torch.zeros(1)}}, bad)
+    with pytest.raises(ResShiftError, match="holds no LaMa FFC-ResNet generator") as err:
+        B.build("lama_face", weights=str(bad))
+    assert "\n" not in str(err.value)
+
+
+class _RunsCode:
+    def __reduce__(self):
+        import os
+
+        return (os.makedirs, (self.target,))
+
+
+def test_lightning_checkpoints_are_read_without_running_their_code(tmp_path):
+    from baselines.lama import read_lightning_checkpoint
+
+    evil = _RunsCode()
+    evil.target = str(tmp_path / "created_by_unpickling")
+    path = tmp_path / "x.ckpt"
+    torch.save({"state_dict": {"generator.w": torch.ones(2)}, "hyper_parameters": evil}, path)
+    state = read_lightning_checkpoint(path)
+    assert torch.equal(state["generator.w"], torch.ones(2))
+    assert not (tmp_path / "created_by_unpickling").exists()
