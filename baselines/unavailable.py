@@ -3,10 +3,6 @@ named as not run in the tables, refused with this reason by `resshift-bench run`
 from .base import declare_unavailable
 
 declare_unavailable(
-    "deepfillv2", "inpaint", "DeepFillv2",
-    "architecture not implemented here yet (gated convolutions and contextual attention of the PyTorch port)",
-    "github.com/nipponjo/deepfillv2-pytorch (states_pt_places2.pth, states_pt_celebahq.pth)", "CC BY-NC 4.0 (port)")
-declare_unavailable(
     "deepfillv2_face", "inpaint", "DeepFillv2",
     "architecture not implemented here yet (the CelebA-HQ model of the PyTorch port)",
     "github.com/nipponjo/deepfillv2-pytorch (states_pt_celebahq.pth)", "CC BY-NC 4.0 (port)")

@@ -99,7 +99,7 @@ def _prepare(name: str, tmp_path: Path) -> dict:
         _tiny_adm_file(_cache(B.get(name).weights[0].file))          # the release's format: a bare state dict
         options = {"jump": 1, "resample": 2} if name.startswith("repaint") else {}
         return {"steps": 3, "unet_config": TINY_ADM, **options}
-    elif name in ("lama", "lama_face", "gfpgan", "restoreformer", "codeformer"):   # full size: fixed layouts
+    elif name in ("lama", "lama_face", "deepfillv2", "deepfillv2_face", "gfpgan", "restoreformer", "codeformer"):
         torch.manual_seed(0)
         B.get(name).with_random_weights(B.cache_root() / "baselines")
     elif name == "ldm":
@@ -366,7 +366,7 @@ def test_methods_that_cannot_run_here_are_listed_and_refused_with_the_reason(tmp
 
     assert main(["baselines"]) == 0
     out = capsys.readouterr().out
-    for name in ("vqfr", "psfrgan", "dfdnet", "difface", "deepfillv2"):
+    for name in ("vqfr", "psfrgan", "dfdnet", "difface"):
         line = next(ln for ln in out.splitlines() if ln.split()[:1] == [name])
         assert "NOT AVAILABLE:" in line and "release:" in line
     gfpgan = next(ln for ln in out.splitlines() if ln.split()[:1] == ["gfpgan"])
