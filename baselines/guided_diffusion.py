@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -73,13 +73,18 @@ class AttentionBlock(nn.Module):
 
 
 class ADMUNet(nn.Module):
-    """guided-diffusion's UNetModel (unconditional, 2-D), keys as in its checkpoints."""
+    """guided-diffusion's UNetModel (unconditional, 2-D), keys as in its checkpoints;
+    ``num_res_blocks`` may give one count per level (DifFace's FFHQ-512 model)."""
 
     def __init__(self, image_size: int, in_channels: int, model_channels: int, out_channels: int,
-                 num_res_blocks: int, attention_resolutions=(32, 16, 8), channel_mult=(1, 1, 2, 2, 4, 4),
+                 num_res_blocks: int | Sequence[int], attention_resolutions=(32, 16, 8),
+                 channel_mult=(1, 1, 2, 2, 4, 4),
                  num_head_channels: int = 64, resblock_updown: bool = True, use_scale_shift_norm: bool = True,
                  dropout: float = 0.0):
         super().__init__()
+        blocks = [num_res_blocks] * len(channel_mult) if isinstance(num_res_blocks, int) else list(num_res_blocks)
+        if len(blocks) != len(channel_mult):
+            raise ValueError("num_res_blocks: one count per level of channel_mult")
         self.out_channels, self.in_channels = out_channels, in_channels
         attn_ds = {image_size // r for r in attention_resolutions}
         emb = model_channels * 4
@@ -92,7 +97,7 @@ class ADMUNet(nn.Module):
         self.input_blocks = nn.ModuleList([TimestepSequential(nn.Conv2d(in_channels, model_channels, 3, padding=1))])
         skips, ch, ds = [model_channels], model_channels, 1
         for level, mult in enumerate(channel_mult):
-            for _ in range(num_res_blocks):
+            for _ in range(blocks[level]):
                 layers: list[nn.Module] = [res(ch, mult * model_channels)]
                 ch = mult * model_channels
                 if ds in attn_ds:
@@ -107,12 +112,12 @@ class ADMUNet(nn.Module):
         self.middle_block = TimestepSequential(res(ch, ch), AttentionBlock(ch, num_head_channels), res(ch, ch))
         self.output_blocks = nn.ModuleList()
         for level, mult in list(enumerate(channel_mult))[::-1]:
-            for i in range(num_res_blocks + 1):
+            for i in range(blocks[level] + 1):
                 layers = [res(ch + skips.pop(), mult * model_channels)]
                 ch = mult * model_channels
                 if ds in attn_ds:
                     layers.append(AttentionBlock(ch, num_head_channels))
-                if level and i == num_res_blocks:
+                if level and i == blocks[level]:
                     layers.append(res(ch, ch, up=True) if resblock_updown else Upsample(ch))
                     ds //= 2
                 self.output_blocks.append(TimestepSequential(*layers))

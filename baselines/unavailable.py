@@ -18,8 +18,3 @@ declare_unavailable(
     "dfdnet", "face", "DFDNet",
     "architecture not implemented here yet (component dictionaries and landmark-guided crops)",
     "github.com/csxmli2016/DFDNet (DictionaryCenter512, net_g)", "see the release")
-declare_unavailable(
-    "difface", "face", "DifFace",
-    "architecture not implemented here yet (the FFHQ-512 diffusion UNet and its SwinIR estimator)",
-    "github.com/zsyOAOA/DifFace/releases (iddpm_ffhq512_ema500000.pth, swinir_restoration512_L1.pth)",
-    "S-Lab License 1.0 (non-commercial)")

@@ -102,6 +102,10 @@ def _prepare(name: str, tmp_path: Path) -> dict:
     elif name in ("lama", "lama_face", "deepfillv2", "deepfillv2_face", "gfpgan", "restoreformer", "codeformer"):
         torch.manual_seed(0)
         B.get(name).with_random_weights(B.cache_root() / "baselines")
+    elif name == "difface":
+        from test_difface import save_tiny_difface
+
+        return save_tiny_difface(_cache(B.get(name).weights[0].file), _cache(B.get(name).weights[1].file))
     elif name == "ldm":
         _tiny_ldm_folder(_cache(B.get(name).weights[0].file))
     elif name == "ldm_retrained":
@@ -366,13 +370,13 @@ def test_methods_that_cannot_run_here_are_listed_and_refused_with_the_reason(tmp
 
     assert main(["baselines"]) == 0
     out = capsys.readouterr().out
-    for name in ("vqfr", "psfrgan", "dfdnet", "difface"):
+    for name in ("vqfr", "psfrgan", "dfdnet"):
         line = next(ln for ln in out.splitlines() if ln.split()[:1] == [name])
         assert "NOT AVAILABLE:" in line and "release:" in line
     gfpgan = next(ln for ln in out.splitlines() if ln.split()[:1] == ["gfpgan"])
     assert "GFPGANv1.3.pth MISSING" in gfpgan and "licence: Apache-2.0" in gfpgan
-    with pytest.raises(ResShiftError, match="difface: not available: architecture not implemented"):
-        B.build("difface", steps=100)
+    with pytest.raises(ResShiftError, match="psfrgan: not available: architecture not implemented"):
+        B.build("psfrgan")
     assert main(["baselines", "fetch", "dasr"]) == 2                     # no direct address: by hand
     assert "has no direct download" in capsys.readouterr().err
 

@@ -1,0 +1,153 @@
+"""DifFace (Yue & Loy, "DifFace: Blind Face Restoration with Diffused Error Contraction") for
+Tables VI/VII, run as its release's aligned-face script does (``inference_difface.py`` with
+``configs/sample/iddpm_ffhq512_swinir.yaml``):
+
+1. a diffused estimator, SwinIR on 512x512 faces (8x pixel-unshuffle in, nearest+conv x8 out;
+   ``General_Face_ffhq512.pth``, read by spandrel), gives x0_hat = f(y) in [0, 1];
+2. x0_hat is diffused to level N of the 250-step respacing of the linear 1000-step schedule
+   (q(x_N | x0_hat), DifFace Eq. 5 with the release's indexing);
+3. N ancestral steps of the FFHQ-512 diffusion model (``iddpm_ffhq512_ema500000.pth``, the
+   improved-DDPM UNet with learned variances, "learned range") run from level N-1 down to 0.
+
+"DifFace-100" in the paper's tables is N = 100 (``--steps``, the release's ``started_timesteps``).
+As in the release, the state diffused to level N enters the loop at level N - 1. S-Lab License 1.0.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from resshift.diffusion import randn
+from resshift.errors import ResShiftError
+from resshift.weights import load_checkpoint
+
+from .base import Restorer, WeightFile, register
+from .guided_diffusion import ADMUNet, InpaintSchedule
+
+RELEASE = "https://github.com/zsyOAOA/DifFace/releases/download/V1.0/"
+
+# configs/sample/iddpm_ffhq512_swinir.yaml of the release
+FFHQ512_UNET = dict(image_size=512, in_channels=3, model_channels=32, out_channels=6,
+                    num_res_blocks=(1, 2, 2, 2, 2, 3, 4), attention_resolutions=(32, 16, 8),
+                    channel_mult=(1, 2, 4, 8, 8, 16, 16), num_head_channels=64, resblock_updown=False,
+                    use_scale_shift_norm=True)
+ESTIMATOR = dict(img_size=64, patch_size=1, in_chans=3, embed_dim=180, depths=[6] * 8, num_heads=[6] * 8,
+                 window_size=8, mlp_ratio=2.0, upscale=8, img_range=1.0, upsampler="nearest+conv",
+                 resi_connection="1conv", start_unshuffle=8)
+RESPACING = 250
+
+
+def learned_range_step(out: torch.Tensor, x: torch.Tensor, s: int, sched: InpaintSchedule, generator) -> torch.Tensor:
+    """One ancestral step p(x_{s-1} | x_s) of an improved-DDPM model (Nichol & Dhariwal 2021):
+    x0 from eps (Ho et al. Eq. 15, clipped to [-1, 1]); mean of the posterior q(x_{s-1} | x_s, x0)
+    (Ho et al. Eq. 7); log-variance v*log(beta_s) + (1 - v)*log(beta~_s) with v = (out_var + 1)/2
+    (Nichol & Dhariwal Eq. 15), beta~ at s = 0 taken from s = 1; no noise at s = 0."""
+    eps, var = out[:, :3], out[:, 3:6]
+    a = float(sched.abar[s])
+    a_prev = float(sched.abar[s - 1]) if s > 0 else 1.0
+    beta = 1 - a / a_prev
+    x0 = ((x - math.sqrt(1 - a) * eps) / math.sqrt(a)).clamp(-1, 1)
+    mean = beta * math.sqrt(a_prev) / (1 - a) * x0 + (1 - a_prev) * math.sqrt(1 - beta) / (1 - a) * x
+    post = posterior_variances(sched)
+    min_log = math.log(post[1] if s == 0 else post[s])
+    max_log = math.log(beta)
+    frac = (var + 1) / 2
+    log_var = frac * max_log + (1 - frac) * min_log
+    return mean + torch.exp(0.5 * log_var) * randn(x, generator) if s > 0 else mean
+
+
+def posterior_variances(sched: InpaintSchedule) -> np.ndarray:
+    """beta~_s = beta_s (1 - abar_{s-1}) / (1 - abar_s) of the respaced chain (Ho et al. Eq. 7)."""
+    abar = np.asarray(sched.abar, dtype=np.float64)
+    prev = np.append(1.0, abar[:-1])
+    return (1 - abar / prev) * (1 - prev) / (1 - abar)
+
+
+def difface_sample(model_fn, x0_hat: torch.Tensor, start: int, sched: InpaintSchedule, generator) -> torch.Tensor:
+    """DifFace's sampler: diffuse the estimate ``x0_hat`` ([-1, 1]) to level ``start`` of ``sched``,
+    then ancestral steps at levels start-1, ..., 0 (the release's loop). ``model_fn(x, t)`` returns
+    the UNet's 6 channels (eps, variance interpolation) at original timestep t."""
+    if not 0 < start < sched.steps:
+        raise ResShiftError(f"difface: --steps (the start level N) must be in 1..{sched.steps - 1}, got {start}")
+    x = sched.noise_to(x0_hat, start, generator)
+    for s in range(start - 1, -1, -1):
+        x = learned_range_step(model_fn(x, sched.tensor_t(s, x)).float(), x, s, sched, generator)
+    return x
+
+
+@register
+class DifFace(Restorer):
+    name, task, label, sf = "difface", "face", "DifFace", 1
+    steps_choices, default_steps = (100,), 100
+    licence = "S-Lab License 1.0 (non-commercial)"
+    needs = "a GPU (100 steps of a 512x512 diffusion UNet per face)"
+    weights = (WeightFile("iddpm_ffhq512_ema500000.pth", RELEASE + "iddpm_ffhq512_ema500000.pth"),
+               WeightFile("General_Face_ffhq512.pth", RELEASE + "General_Face_ffhq512.pth"))
+
+    def load(self) -> None:
+        import spandrel
+
+        path = self.weight_path(0)
+        self.unet = ADMUNet(**dict(FFHQ512_UNET, **self.options.get("unet_config", {})))
+        try:
+            load_checkpoint(self.unet, path)
+        except ResShiftError as exc:
+            raise ResShiftError(f"{self.name}: {path} is not DifFace's FFHQ-512 diffusion model ({exc})") from None
+        self.unet = self.unet.to(self.device).eval()
+        est_path = Path(self.options.get("estimator") or self.weight_path(1))
+        if not est_path.is_file():
+            raise ResShiftError(f"{self.name}: estimator file {est_path} not found")
+        try:
+            desc = spandrel.ModelLoader(device=self.device).load_from_file(str(est_path))
+        except Exception as exc:  # noqa: BLE001 - any failure to read it is the user's file
+            raise ResShiftError(f"{self.name}: {est_path} is not a loadable SwinIR estimator "
+                                f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:160]})") from None
+        if desc.architecture.id != "SwinIR" or getattr(desc.model, "start_unshuffle", 1) != 8:
+            raise ResShiftError(f"{self.name}: {est_path} holds a {desc.architecture.id} network, expected DifFace's "
+                                "SwinIR estimator (8x pixel-unshuffle input)")
+        self.estimator = desc.model.eval()
+
+    def modules(self):
+        return {"trainable": self.unet, "frozen_estimator": self.estimator}
+
+    def timesteps(self) -> list[int]:
+        return InpaintSchedule(RESPACING).t[: self.steps][::-1]
+
+    @classmethod
+    def random_estimator(cls, **overrides) -> torch.nn.Module:
+        from spandrel.architectures.SwinIR import SwinIR
+
+        return SwinIR(**dict(ESTIMATOR, **overrides))
+
+    @staticmethod
+    def save_estimator(net: torch.nn.Module, path: Path) -> None:
+        """In the release's layout: ``conv_first`` is a Sequential(PixelUnshuffle, Conv2d)."""
+        sd = {("conv_first.1." + k[len("conv_first."):] if k.startswith("conv_first.") else k): v
+              for k, v in net.state_dict().items()}
+        torch.save(sd, path)
+
+    @classmethod
+    def with_random_weights(cls, folder, steps=None, device="cpu"):
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        unet, est = folder / cls.weights[0].file, folder / cls.weights[1].file
+        torch.save({"state_dict": ADMUNet(**FFHQ512_UNET).state_dict()}, unet)
+        cls.save_estimator(cls.random_estimator(), est)
+        return cls(steps=steps, device=device, weights=str(unet), estimator=str(est))
+
+    @torch.no_grad()
+    def restore(self, lq, mask=None, generator=None):
+        if lq.shape[-2:] != (512, 512):
+            raise ResShiftError(f"{self.name}: expects aligned 512x512 faces, got {tuple(lq.shape[-2:])}")
+        generator = generator if generator is not None else torch.Generator().manual_seed(12345)
+        x0_hat = self.estimator(lq.to(self.device)).clamp(0, 1)
+        sched = InpaintSchedule(RESPACING)
+
+        def model_fn(x, t):
+            return self.unet(x, t)
+
+        out = difface_sample(model_fn, x0_hat * 2 - 1, self.steps, sched, generator)
+        return ((out.clamp(-1, 1) + 1) / 2).float()
