@@ -11,10 +11,6 @@ declare_unavailable(
     "architecture not implemented here yet (its parallel decoder needs deformable convolutions)",
     "github.com/TencentARC/VQFR/releases/download/v2.0.0/VQFR_v2.pth", "see the release")
 declare_unavailable(
-    "psfrgan", "face", "PSFRGAN",
-    "architecture not implemented here yet (parsing network plus PSFR generator)",
-    "github.com/chaofengc/PSFRGAN (PSFRGAN.pth, parse_multi_iter_90000.pth)", "see the release")
-declare_unavailable(
     "dfdnet", "face", "DFDNet",
     "architecture not implemented here yet (component dictionaries and landmark-guided crops)",
     "github.com/csxmli2016/DFDNet (DictionaryCenter512, net_g)", "see the release")

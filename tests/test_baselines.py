@@ -99,7 +99,8 @@ def _prepare(name: str, tmp_path: Path) -> dict:
         _tiny_adm_file(_cache(B.get(name).weights[0].file))          # the release's format: a bare state dict
         options = {"jump": 1, "resample": 2} if name.startswith("repaint") else {}
         return {"steps": 3, "unet_config": TINY_ADM, **options}
-    elif name in ("lama", "lama_face", "deepfillv2", "deepfillv2_face", "gfpgan", "restoreformer", "codeformer"):
+    elif name in ("lama", "lama_face", "deepfillv2", "deepfillv2_face", "gfpgan", "restoreformer", "codeformer",
+                  "psfrgan"):
         torch.manual_seed(0)
         B.get(name).with_random_weights(B.cache_root() / "baselines")
     elif name == "difface":
@@ -370,13 +371,13 @@ def test_methods_that_cannot_run_here_are_listed_and_refused_with_the_reason(tmp
 
     assert main(["baselines"]) == 0
     out = capsys.readouterr().out
-    for name in ("vqfr", "psfrgan", "dfdnet"):
+    for name in ("vqfr", "dfdnet"):
         line = next(ln for ln in out.splitlines() if ln.split()[:1] == [name])
         assert "NOT AVAILABLE:" in line and "release:" in line
     gfpgan = next(ln for ln in out.splitlines() if ln.split()[:1] == ["gfpgan"])
     assert "GFPGANv1.3.pth MISSING" in gfpgan and "licence: Apache-2.0" in gfpgan
-    with pytest.raises(ResShiftError, match="psfrgan: not available: architecture not implemented"):
-        B.build("psfrgan")
+    with pytest.raises(ResShiftError, match="dfdnet: not available: architecture not implemented"):
+        B.build("dfdnet")
     assert main(["baselines", "fetch", "dasr"]) == 2                     # no direct address: by hand
     assert "has no direct download" in capsys.readouterr().err
 
