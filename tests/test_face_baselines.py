@@ -52,3 +52,57 @@ def test_parsing_prior_is_the_argmax_one_hot():
     logits = torch.tensor([[[[0.1]], [[2.0]], [[-1.0]]]])
     assert one_hot_parsing(logits).flatten().tolist() == [0.0, 1.0, 0.0]
     assert settle_spectral_norms(torch.nn.Linear(2, 2)) is not None
+
+
+# -- VQFR v2 -----------------------------------------------------------------------------------------------
+TINY_VQFR = dict(base_channels=32, channel_multipliers=(1,) * 6, num_blocks=1, code_dim=32, num_code=16)
+
+
+def test_vqfr_v2_layout():
+    from baselines.vqfr import V2_CONFIG, VQFRv2Net
+
+    sd = VQFRv2Net(**V2_CONFIG).state_dict()
+    assert sum(v.numel() for k, v in sd.items() if "running" not in k) == 83_486_539
+    assert sd["quantizer.embedding.weight"].shape == (1024, 256) and sd["feat2index.1.weight"].shape == (1024, 256)
+    assert sd["main_branch.align_func_dict.Level_1.dcn.conv_offset.weight"].shape == (108, 64, 3, 3)
+    assert sd["main_branch.align_func_dict.Level_16.offset_conv2.0.weight"].shape == (256, 256 + 512, 3, 3)
+    assert sd["encoder.blocks.5.0.conv.weight"].shape == (256, 256, 3, 3)                 # Downsample first
+    assert sd["decoder.blocks.0.1.q.weight"].shape == (512, 512, 1, 1)                    # attention at 16x16
+
+
+def test_deformable_convolution_follows_its_offsets():
+    from baselines.vqfr import DeformConvPack
+
+    torch.manual_seed(0)
+    dcn = DeformConvPack(32, groups=4)
+    x, feat = torch.randn(1, 32, 6, 6), torch.randn(1, 32, 6, 6)
+    with torch.no_grad():
+        dcn.conv_offset.weight.zero_()
+        dcn.conv_offset.bias.zero_()
+        torch.testing.assert_close(dcn(x, feat), 0.5 * F.conv2d(x, dcn.weight, padding=1) + dcn.bias.view(1, -1, 1, 1),
+                                   atol=1e-5, rtol=1e-5)                      # no offset, mask sigmoid(0)
+        dcn.conv_offset.bias[:72] = 1.0                                       # every tap moved by (+1, +1)
+        dcn.conv_offset.bias[72:] = 50.0                                      # mask ~ 1
+        # out(p) = sum_k w_k x(p + k + 1), k in {-1, 0, 1}: a valid convolution of x padded after by 2
+        torch.testing.assert_close(dcn(x, feat), F.conv2d(F.pad(x, (0, 2, 0, 2)), dcn.weight, dcn.bias),
+                                   atol=1e-4, rtol=1e-4)
+
+
+def test_vqfr_restores_with_the_release_wrapping(tmp_path):
+    from baselines.vqfr import VQFRv2Net
+
+    torch.manual_seed(0)
+    net = VQFRv2Net(**TINY_VQFR)
+    path = tmp_path / "VQFR_v2.pth"
+    torch.save({"params_ema": net.state_dict()}, path)
+    method = B.build("vqfr", weights=str(path), config=TINY_VQFR)
+    lq = torch.rand(1, 3, 512, 512, generator=torch.Generator().manual_seed(0))
+    out = method.restore(lq)
+    with torch.no_grad():                                                     # fidelity 0: the texture decoder
+        x = lq * 2 - 1
+        codes = net.feat2index(net.encoder(x).flatten(2).transpose(1, 2)).argmax(-1)
+        texture = net.decoder.conv_out(net.decoder.features(net.quantizer.lookup(codes))["Level_1"])
+    torch.testing.assert_close(out, (texture.clamp(-1, 1) + 1) / 2, atol=1e-5, rtol=1e-5)
+    assert not torch.equal(B.build("vqfr", weights=str(path), config=TINY_VQFR, fidelity=1.0).restore(lq), out)
+    with pytest.raises(ResShiftError, match="is not a VQFR v2 model"):
+        B.build("vqfr", weights=str(path))                                    # tiny file, full-size layout
