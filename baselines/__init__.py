@@ -6,8 +6,8 @@ Built-in methods register on import; installed packages add theirs through the e
 """
 from .base import (ENTRY_POINT_GROUP, UNAVAILABLE, Restorer, WeightFile, build, cache_root, get, load_entry_points,
                    register, registry, run_options, why_not_runnable)
-from . import (bicubic, dasr, ddrm, deepfill, difface, face, gan, lama, ldm, mcg, psfrgan, repaint,  # noqa: F401,E402
-               resshift_methods, score_sde, stablesr, unavailable, vqfr)                       # (register the built-ins)
+from . import (bicubic, dasr, ddrm, deepfill, dfdnet, difface, face, gan, lama, ldm, mcg,  # noqa: F401,E402
+               psfrgan, repaint, resshift_methods, score_sde, stablesr, vqfr)  # (register the built-ins)
 
 __all__ = ["ENTRY_POINT_GROUP", "UNAVAILABLE", "Restorer", "WeightFile", "build", "cache_root", "get",
            "load_entry_points", "register", "registry", "run_options", "why_not_runnable"]

@@ -8,11 +8,16 @@
   and replaces the decoder by one that does not read past the heatmap's last pixel.
 - facexlib's ``init_recognition_model`` moves ArcFace to CUDA whatever ``device`` says:
   :func:`patch_facexlib` replaces it with a loader that honours ``device``.
+- basicsr's ``VGGFeatureExtractor`` downloads torchvision's VGG19 weights when it is built, even
+  when the checkpoint being loaded holds them (DFDNet's does): :func:`basicsr_vgg_unweighted`
+  builds it on an unweighted VGG19 for the duration of a ``with`` block.
 
-No other module of this project patches third-party code; each patch is idempotent.
+No other module of this project patches third-party code; each patch is idempotent (the VGG one
+is undone when its block ends).
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import types
@@ -42,6 +47,25 @@ def import_basicsr():
     """Import basicsr on current torchvision."""
     alias_torchvision_functional_tensor()
     return importlib.import_module("basicsr")
+
+
+@contextlib.contextmanager
+def basicsr_vgg_unweighted():
+    """Within the block, basicsr's VGG feature extractors start from an unweighted VGG (no
+    download); the caller loads a checkpoint that holds the VGG weights."""
+    import_basicsr()
+    import torchvision.models
+
+    vgg_arch = importlib.import_module("basicsr.archs.vgg_arch")
+    unweighted = types.SimpleNamespace(**{name: (lambda fn: lambda pretrained=False, **kw: fn(weights=None, **kw))(
+        getattr(torchvision.models, name)) for name in ("vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn",
+                                                          "vgg16_bn", "vgg19_bn")})
+    saved = vgg_arch.vgg
+    vgg_arch.vgg = unweighted
+    try:
+        yield
+    finally:
+        vgg_arch.vgg = saved
 
 
 class _NumpyWithFloat(types.ModuleType):

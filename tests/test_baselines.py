@@ -100,7 +100,7 @@ def _prepare(name: str, tmp_path: Path) -> dict:
         options = {"jump": 1, "resample": 2} if name.startswith("repaint") else {}
         return {"steps": 3, "unet_config": TINY_ADM, **options}
     elif name in ("lama", "lama_face", "deepfillv2", "deepfillv2_face", "gfpgan", "restoreformer", "codeformer",
-                  "psfrgan"):
+                  "psfrgan", "dfdnet"):
         torch.manual_seed(0)
         B.get(name).with_random_weights(B.cache_root() / "baselines")
     elif name == "vqfr":
@@ -133,6 +133,10 @@ BUILT_IN = [n for n in B.registry() if n != "stablesr"]
 def test_every_method_restores_a_tiny_batch(name, tmp_path):
     options = _prepare(name, tmp_path)
     method = B.build(name, **options)
+    if name == "dfdnet":                                # its landmark model needs weights: fixed landmarks
+        from test_face_baselines import DFDNET_LANDMARKS
+
+        method.landmarks68 = lambda face: DFDNET_LANDMARKS
     size = {"face": 512, "inpaint": 32}.get(method.task, 16)         # faces: aligned 512x512 crops
     g = torch.Generator().manual_seed(0)
     lq = torch.rand(2, 3, size, size, generator=g)
@@ -373,19 +377,20 @@ def test_cli_missing_weights_is_one_line(tmp_path):
     assert len(lines) == 1 and "003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth" in lines[0]
 
 
-def test_methods_that_cannot_run_here_are_listed_and_refused_with_the_reason(tmp_path, capsys):
+def test_methods_that_cannot_run_here_are_listed_and_refused_with_the_reason(tmp_path, capsys, monkeypatch):
     from bench.cli import main
 
     assert not set(B.registry()) & set(B.UNAVAILABLE)                 # a method is one or the other
+    monkeypatch.setitem(B.UNAVAILABLE, "closedface", B.base.Unavailable(
+        "closedface", "face", "ClosedFace", "code not released", "example.org/closedface", "proprietary"))
     assert main(["baselines"]) == 0
     out = capsys.readouterr().out
-    for name in ("dfdnet",):
-        line = next(ln for ln in out.splitlines() if ln.split()[:1] == [name])
-        assert "NOT AVAILABLE:" in line and "release:" in line
+    line = next(ln for ln in out.splitlines() if ln.split()[:1] == ["closedface"])
+    assert "NOT AVAILABLE: code not released" in line and "release: example.org/closedface" in line
     gfpgan = next(ln for ln in out.splitlines() if ln.split()[:1] == ["gfpgan"])
     assert "GFPGANv1.3.pth MISSING" in gfpgan and "licence: Apache-2.0" in gfpgan
-    with pytest.raises(ResShiftError, match="dfdnet: not available: architecture not implemented"):
-        B.build("dfdnet")
+    with pytest.raises(ResShiftError, match="closedface: not available: code not released"):
+        B.build("closedface")
     assert main(["baselines", "fetch", "dasr"]) == 2                     # no direct address: by hand
     assert "has no direct download" in capsys.readouterr().err
 

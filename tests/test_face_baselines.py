@@ -106,3 +106,50 @@ def test_vqfr_restores_with_the_release_wrapping(tmp_path):
     assert not torch.equal(B.build("vqfr", weights=str(path), config=TINY_VQFR, fidelity=1.0).restore(lq), out)
     with pytest.raises(ResShiftError, match="is not a VQFR v2 model"):
         B.build("vqfr", weights=str(path))                                    # tiny file, full-size layout
+
+
+# -- DFDNet ------------------------------------------------------------------------------------------------
+def test_dfdnet_component_boxes_follow_the_landmarks():
+    import numpy as np
+
+    from baselines.dfdnet import WFLW_TO_68, part_boxes
+
+    assert len(WFLW_TO_68) == 68 and len(set(WFLW_TO_68)) == 68 and max(WFLW_TO_68) == 95
+    pts = np.zeros((68, 2))
+    pts[17:22] = [[100, 200], [110, 195], [120, 190], [130, 195], [140, 200]]      # left brow
+    pts[36:42] = [[105, 220], [115, 215], [125, 215], [135, 220], [125, 225], [115, 225]]
+    pts[22:27], pts[42:48] = pts[17:22] + [200, 0], pts[36:42] + [200, 0]
+    pts[29:36] = [[256, 250 + 5 * i] for i in range(7)]                              # nose: extent 30 -> 16
+    pts[48:68] = [[206 + 5 * i, 350] for i in range(20)]                             # mouth: extent 95
+    le, re, nose, mouth = part_boxes(pts)
+    centre = pts[list(range(17, 22)) + list(range(36, 42))].mean(0)                # extent 40 -> half 20
+    assert le.tolist() == [np.hstack((centre - 20 + 1, centre + 20)).astype(int).tolist()]
+    assert (re - le).tolist() == [[200, 0, 200, 0]]
+    assert nose.tolist() == [[256 - 16 + 1, 265 - 16 + 1, 256 + 16, 265 + 16]]      # the 16-pixel floor
+    assert mouth.tolist() == [[int(253.5 - 47.5 + 1), int(350 - 47.5 + 1), int(253.5 + 47.5), int(350 + 47.5)]]
+
+
+DFDNET_LANDMARKS = torch.zeros(68, 2).numpy()
+DFDNET_LANDMARKS[17:27] = [[150 + 21 * i, 200] for i in range(10)]
+DFDNET_LANDMARKS[36:48] = [[170 + 15 * i, 230] for i in range(12)]
+DFDNET_LANDMARKS[29:36] = [[256, 260 + 8 * i] for i in range(7)]
+DFDNET_LANDMARKS[48:68] = [[210 + 5 * i, 360] for i in range(20)]
+
+
+def test_dfdnet_loads_basicsr_files_and_restores(tmp_path, monkeypatch):
+    from baselines.dfdnet import DFDNet
+
+    torch.manual_seed(0)
+    method = DFDNet.with_random_weights(tmp_path)
+    assert sum(p.numel() for p in method.net.parameters()) == 113_313_987          # VGG19 part: 20.02 M
+    monkeypatch.setenv("FACEXLIB_HOME", str(tmp_path / "facexlib"))
+    with pytest.raises(ResShiftError, match="landmark model weights missing: alignment_WFLW_4HG.pth"):
+        method.restore(torch.rand(1, 3, 512, 512))
+    monkeypatch.setattr(method, "landmarks68", lambda face: DFDNET_LANDMARKS)  # the landmark model needs weights
+    lq = torch.rand(2, 3, 512, 512, generator=torch.Generator().manual_seed(0))
+    out = method.restore(lq)
+    assert out.shape == lq.shape and torch.isfinite(out).all()
+    torch.save({"params": {"upsample4.0.bias": torch.zeros(3)}}, tmp_path / "bad.pth")
+    with pytest.raises(ResShiftError, match="is not basicsr's DFDNet checkpoint") as err:
+        B.build("dfdnet", weights=str(tmp_path / "bad.pth"), dictionary=str(tmp_path / DFDNet.weights[1].file))
+    assert "\n" not in str(err.value)

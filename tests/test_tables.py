@@ -166,21 +166,23 @@ def test_rows_not_run_here_are_named_with_the_reason(tmp_path, monkeypatch):
     import baselines
 
     monkeypatch.setenv("RESSHIFT_HOME", str(tmp_path / "cache"))
+    monkeypatch.setitem(baselines.UNAVAILABLE, "closedface", baselines.base.Unavailable(
+        "closedface", "face", "ClosedFace", "code not released", "example.org/closedface"))
     _metrics(tmp_path, "demo_face", "lq_input", -1, {"psnr": 18.7, "ssim": 0.57})
-    rows = [("lq_input", -1), ("vqfr", -1), ("gfpgan", -1)]
+    rows = [("lq_input", -1), ("closedface", -1), ("gfpgan", -1)]
     not_run = {(m, s): baselines.why_not_runnable(m, offline=True) for m, s in rows[1:]}
-    assert not_run[("vqfr", -1)].startswith("not available: architecture not implemented")
+    assert not_run[("closedface", -1)] == "not available: code not released (release: example.org/closedface)"
     assert not_run[("gfpgan", -1)] == ("weights missing offline: GFPGANv1.3.pth "
                                        "(https://github.com/TencentARC/GFPGAN/releases/download/v1.3.0/GFPGANv1.3.pth)")
     assert baselines.why_not_runnable("gfpgan", offline=False) is None
     assert baselines.why_not_runnable("lq_input", offline=True) is None
     table = T.build(6, tmp_path, {"celeba_test_bfr": "demo_face"}, rows=rows, metrics=["psnr", "ssim"],
                     not_run=not_run)
-    assert [r["label"] for r in table["rows"]] == ["LQ input", "VQFR", "GFPGAN"]
+    assert [r["label"] for r in table["rows"]] == ["LQ input", "ClosedFace", "GFPGAN"]
     assert all(c is None for c in table["rows"][2]["cells"].values())
     assert table["rows"][0]["cells"]["PSNR"]["mean"] == pytest.approx(18.7, abs=0.01)
     md = T.to_markdown(table)
-    assert "| VQFR§ |  | not run§ |" in md and "§ GFPGAN (gfpgan) not run: weights missing offline: GFPGANv1.3.pth" in md
+    assert "| ClosedFace§ |  | not run§ |" in md and "§ GFPGAN (gfpgan) not run: weights missing offline: GFPGANv1.3.pth" in md
     assert "**18.70" in md                                        # ranks only among the rows that ran
     header, *lines = T.to_csv(table).splitlines()
     assert "not_run" in header.split(",") and "not available" in lines[1]
