@@ -108,8 +108,9 @@ class DFDNet(Restorer):
 
             self._align = init_alignment_model("awing_fan", device=str(self.device),
                                                model_rootpath=str(W.facexlib_dir()))
-        bgr = (face.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()[..., ::-1].copy()
-        return np.asarray(self._align.get_landmarks(bgr))[WFLW_TO_68]
+        from bench.metrics import _bgr255                       # the LMD metric's input convention
+
+        return np.asarray(self._align.get_landmarks(_bgr255(face[None])[0]))[WFLW_TO_68]
 
     @classmethod
     def with_random_weights(cls, folder, steps=None, device="cpu"):

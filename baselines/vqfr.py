@@ -11,8 +11,8 @@ Parallel Decoder", ECCV 2022) for Tables VI/VII, written here with the keys of t
 - Output: ``conv_out(texture_level1 + fidelity_ratio * main)``; the release's default ratio is 0
   (``-f``, "0 for the best quality"), option ``fidelity`` here.
 
-Deformable convolution: ``torchvision.ops.deform_conv2d``, as the release calls it. The
-licence of the release applies to its weights (see github.com/TencentARC/VQFR).
+Deformable convolution: ``torchvision.ops.deform_conv2d``, as the release calls it. The release
+is Apache-2.0 (Tencent ARC), third-party parts under their own licences.
 """
 from __future__ import annotations
 
@@ -232,7 +232,7 @@ class VQFRv2Net(nn.Module):
 @register
 class VQFR(Restorer):
     name, task, label, sf = "vqfr", "face", "VQFR", 1
-    licence = "the release's terms (github.com/TencentARC/VQFR; code Apache-2.0-style, weights for research)"
+    licence = "Apache-2.0 (Tencent ARC release; third-party parts under their own licences)"
     weights = (WeightFile("VQFR_v2.pth", "https://github.com/TencentARC/VQFR/releases/download/v2.0.0/VQFR_v2.pth"),)
 
     def load(self) -> None:
