@@ -178,9 +178,13 @@ class DeepFillv2Base(Restorer):
     def load(self) -> None:
         path = self.weight_path(0)
         self.net = DeepFillv2Generator(fuse=bool(int(self.options.get("fuse", 1))))
-        obj = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
         try:
-            load_checkpoint(self.net, obj["G"] if isinstance(obj, dict) and "G" in obj else path)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - an unreadable file is the user's
+            raise ResShiftError(f"{self.name}: {path} cannot be read as a torch checkpoint ({type(exc).__name__})") \
+                from None
+        try:                                     # the converted files: {"G": generator, "D": discriminator}
+            load_checkpoint(self.net, obj["G"] if isinstance(obj, dict) and "G" in obj else obj)
         except ResShiftError as exc:
             raise ResShiftError(f"{self.name}: {path} is not a converted DeepFillv2 generator ({exc})") from None
         self.net = self.net.to(self.device).eval()

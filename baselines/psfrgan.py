@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resshift.errors import ResShiftError
-from resshift.weights import load_checkpoint
+from resshift.weights import load_checkpoint, read_state_dict
 
 from .base import Restorer, WeightFile, register
 
@@ -197,7 +197,10 @@ class PSFRGAN(Restorer):
             if not path.is_file():
                 raise ResShiftError(f"{self.name}: {what} file {path} not found")
             try:
-                load_checkpoint(net, path)
+                state = read_state_dict(path)
+                # The release loads its generator non-strictly; files from its earlier code also carry
+                # per-scale RGB heads (``to_rgb.*``) that the released generator does not use.
+                load_checkpoint(net, {k: v for k, v in state.items() if not k.startswith("to_rgb.")})
             except ResShiftError as exc:
                 raise ResShiftError(f"{self.name}: {path} is not the release's {what} ({exc})") from None
         self.generator = self.generator.to(self.device).eval()

@@ -210,6 +210,20 @@ def unwrap_state_dict(obj: Mapping) -> dict[str, torch.Tensor]:
     return out
 
 
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The state dict in a checkpoint file (safe loader; unwrapped as :func:`unwrap_state_dict`),
+    or a one-line ResShiftError."""
+    path = Path(path)
+    if not path.exists():
+        raise ResShiftError(f"{path}: no such checkpoint file")
+    try:
+        source = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a user-facing error
+        raise ResShiftError(f"{path}: cannot be read as a torch checkpoint ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    return unwrap_state_dict(source)
+
+
 def load_checkpoint(model: torch.nn.Module, source, *, strict: bool = True) -> torch.nn.Module:
     """Load ``source`` (path or already-loaded object) into ``model``.
 
@@ -217,16 +231,7 @@ def load_checkpoint(model: torch.nn.Module, source, *, strict: bool = True) -> t
     with ``module.`` or ``_orig_mod.`` prefixes. Mismatches raise a one-line ResShiftError.
     """
     label = str(source) if isinstance(source, (str, os.PathLike)) else "checkpoint"
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.exists():
-            raise ResShiftError(f"{path}: no such checkpoint file")
-        try:
-            source = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any unpickling failure is a user-facing error
-            raise ResShiftError(f"{path}: cannot be read as a torch checkpoint ({type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    state = unwrap_state_dict(source)
+    state = read_state_dict(source) if isinstance(source, (str, os.PathLike)) else unwrap_state_dict(source)
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:          # shape mismatches

@@ -94,3 +94,6 @@ def test_generator_layout_and_known_pixels(tmp_path):
     with pytest.raises(ResShiftError, match="not a converted DeepFillv2 generator") as err:
         B.build("deepfillv2", weights=str(bad))
     assert "\n" not in str(err.value)
+    (tmp_path / "text.pth").write_text("not a checkpoint")
+    with pytest.raises(ResShiftError, match="cannot be read as a torch checkpoint"):
+        B.build("deepfillv2", weights=str(tmp_path / "text.pth"))

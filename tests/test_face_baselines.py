@@ -41,6 +41,11 @@ def test_released_layouts_and_spectral_norm_on_load(tmp_path):
         torch.testing.assert_close(conv(x), F.conv2d(x, conv.weight_orig / sigma, conv.bias, padding=1),
                                    atol=1e-5, rtol=1e-4)
     assert 0.95 < float(sigma / torch.linalg.matrix_norm(w, ord=2)) <= 1 + 1e-5        # ~ the largest singular value
+    gen_file = tmp_path / B.get("psfrgan").weights[0].file
+    older = torch.load(gen_file, weights_only=True)
+    older["to_rgb.0.weight_orig"] = torch.zeros(3, 1024, 3, 3)           # the earlier code's unused RGB heads
+    torch.save(older, gen_file)
+    B.build("psfrgan", weights=str(gen_file), parse_net=str(tmp_path / B.get("psfrgan").weights[1].file))
     bad = tmp_path / "bad.pth"
     torch.save({"head.0.bias": torch.zeros(3)}, bad)
     with pytest.raises(ResShiftError, match="is not the release's PSFR generator") as err:
