@@ -169,6 +169,50 @@ class Restorer(abc.ABC):
                 "device": str(self.device)}
 
 
+class SingleNetworkRestorer(Restorer):
+    """A method whose one network is read from ``weights[0]`` by :func:`resshift.weights.load_checkpoint`
+    (plain, ``params``/``params_ema``/``state_dict`` or, with ``wrapper``, ``{wrapper: state_dict}``
+    files). Subclasses build the network; ``self.net`` holds it, loaded, in eval mode."""
+
+    wrapper: ClassVar[str] = ""                # the release wraps its state dict in this key ("" if not)
+    network_kind: ClassVar[str] = ""           # for errors: "... is not <network_kind>"
+
+    @classmethod
+    @abc.abstractmethod
+    def build_network(cls, options: dict) -> torch.nn.Module:
+        """The released architecture (``options``: the method's options, e.g. a test-size config)."""
+
+    def load(self) -> None:
+        from resshift.weights import load_checkpoint
+
+        path = self.weight_path(0)
+        self.net = self.build_network(self.options)
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - an unreadable file is the user's
+            raise ResShiftError(f"{self.name}: {path} cannot be read as a torch checkpoint ({type(exc).__name__})") \
+                from None
+        if self.wrapper and isinstance(obj, dict) and self.wrapper in obj:
+            obj = obj[self.wrapper]
+        try:
+            load_checkpoint(self.net, obj)
+        except ResShiftError as exc:
+            raise ResShiftError(f"{self.name}: {path} is not {self.network_kind} ({exc})") from None
+        self.net = self.net.to(self.device).eval()
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"trainable": self.net}
+
+    @classmethod
+    def with_random_weights(cls, folder: Path, steps: int | None = None, device: str = "cpu") -> "Restorer":
+        """The full-size network with random weights, saved as the release saves it."""
+        path = Path(folder) / cls.weights[0].file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = cls.build_network({}).state_dict()
+        torch.save({cls.wrapper: state} if cls.wrapper else state, path)
+        return cls(steps=steps, device=device, weights=str(path))
+
+
 _REGISTRY: dict[str, type[Restorer]] = {}
 _ENTRY_POINTS_LOADED = False
 

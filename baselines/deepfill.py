@@ -13,16 +13,13 @@ a channel of ones and the mask (1 = hole); sizes are padded (reflect) to a multi
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from resshift.errors import ResShiftError
-from resshift.weights import load_checkpoint
 
-from .base import Restorer, WeightFile, register
+from .base import SingleNetworkRestorer, WeightFile, register
 
 DRIVE = "https://drive.google.com/uc?export=download&id="
 CNUM = 48                                  # the released models' base width
@@ -171,33 +168,14 @@ class DeepFillv2Generator(nn.Module):
         return coarse, torch.tanh(out)
 
 
-class DeepFillv2Base(Restorer):
+class DeepFillv2Base(SingleNetworkRestorer):
     task, sf, label = "inpaint", 1, "DeepFillv2"
     licence = "CC BY-NC 4.0 (the authors' models; converted by nipponjo/deepfillv2-pytorch)"
-
-    def load(self) -> None:
-        path = self.weight_path(0)
-        self.net = DeepFillv2Generator(fuse=bool(int(self.options.get("fuse", 1))))
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - an unreadable file is the user's
-            raise ResShiftError(f"{self.name}: {path} cannot be read as a torch checkpoint ({type(exc).__name__})") \
-                from None
-        try:                                     # the converted files: {"G": generator, "D": discriminator}
-            load_checkpoint(self.net, obj["G"] if isinstance(obj, dict) and "G" in obj else obj)
-        except ResShiftError as exc:
-            raise ResShiftError(f"{self.name}: {path} is not a converted DeepFillv2 generator ({exc})") from None
-        self.net = self.net.to(self.device).eval()
-
-    def modules(self):
-        return {"trainable": self.net}
+    wrapper, network_kind = "G", "a converted DeepFillv2 generator"     # the files: {"G": ..., "D": ...}
 
     @classmethod
-    def with_random_weights(cls, folder, steps=None, device="cpu"):
-        path = Path(folder) / cls.weights[0].file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"G": DeepFillv2Generator().state_dict()}, path)       # the converted files' layout
-        return cls(steps=steps, device=device, weights=str(path))
+    def build_network(cls, options):
+        return DeepFillv2Generator(fuse=bool(int(options.get("fuse", 1))))
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):

@@ -17,7 +17,6 @@ not used: every sampler takes the posterior variance), 250 steps as in the paper
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Callable, ClassVar, Sequence
 
 import numpy as np
@@ -26,10 +25,9 @@ from torch import nn
 
 from resshift.diffusion import randn
 from resshift.errors import ResShiftError
-from resshift.weights import load_checkpoint
 from resshift.nets.layers import Downsample, GroupNorm32, ResBlock, TimestepSequential, Upsample, timestep_embedding
 
-from .base import Restorer, WeightFile
+from .base import SingleNetworkRestorer, WeightFile
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]   # (x_t, integer t of the 1000-step chain) -> eps
 
@@ -194,7 +192,7 @@ def ddim_step(x0: torch.Tensor, eps: torch.Tensor, s: int, sched: InpaintSchedul
     return out + sigma * randn(x0, generator) if sigma > 0 else out
 
 
-class GuidedDiffusionInpainter(Restorer):
+class GuidedDiffusionInpainter(SingleNetworkRestorer):
     """Diffusion inpainting on a released guided-diffusion model; subclasses set ``sampler``.
 
     ``restore`` maps the LQ (holes zeroed) to [-1, 1], runs ``sampler(eps_fn, y, keep, schedule,
@@ -210,33 +208,23 @@ class GuidedDiffusionInpainter(Restorer):
     needs_grad: ClassVar[bool] = False         # MCG differentiates through the network
     needs = "a GPU for the paper's 250 steps (hours per image set on a CPU)"
 
-    def load(self) -> None:
-        path = self.weight_path(0)
-        self.unet = ADMUNet(**dict(ADM_256, **self.options.get("unet_config", {})))
-        try:
-            load_checkpoint(self.unet, path)
-        except ResShiftError as exc:
-            raise ResShiftError(f"{self.name}: {path} is not a guided-diffusion 256x256 model ({exc})") from None
-        self.unet = self.unet.to(self.device).eval()
-        if self.options.get("fp16") and self.device.type == "cuda":
-            self.unet.to_fp16()
+    network_kind = "a guided-diffusion 256x256 model"
 
-    def modules(self):
-        return {"trainable": self.unet}
+    @classmethod
+    def build_network(cls, options):
+        return ADMUNet(**dict(ADM_256, **options.get("unet_config", {})))
+
+    def load(self) -> None:
+        super().load()                                       # bare state dicts, as released
+        if self.options.get("fp16") and self.device.type == "cuda":
+            self.net.to_fp16()
 
     def timesteps(self) -> list[int]:
         return InpaintSchedule(self.steps).t[::-1]
 
-    @classmethod
-    def with_random_weights(cls, folder, steps=None, device="cpu"):
-        path = Path(folder) / cls.weights[0].file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(ADMUNet(**ADM_256).state_dict(), path)
-        return cls(steps=steps, device=device, weights=str(path))
-
     def eps_fn(self) -> EpsFn:
         def eps(x, t):
-            return self.unet(x, t)[:, :3].float()          # learn_sigma models: the first 3 channels
+            return self.net(x, t)[:, :3].float()          # learn_sigma models: the first 3 channels
         return eps
 
     def restore(self, lq, mask=None, generator=None):

@@ -16,16 +16,13 @@ is Apache-2.0 (Tencent ARC), third-party parts under their own licences.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from resshift.errors import ResShiftError
-from resshift.weights import load_checkpoint
 
-from .base import Restorer, WeightFile, register
+from .base import SingleNetworkRestorer, WeightFile, register
 
 V2_CONFIG = dict(base_channels=64, channel_multipliers=(1, 2, 2, 4, 4, 8), num_blocks=2, code_dim=256, num_code=1024,
                  inpfeat_dim=32, deformable_groups=4, latent_size=16)
@@ -230,29 +227,15 @@ class VQFRv2Net(nn.Module):
 
 
 @register
-class VQFR(Restorer):
+class VQFR(SingleNetworkRestorer):
     name, task, label, sf = "vqfr", "face", "VQFR", 1
     licence = "Apache-2.0 (Tencent ARC release; third-party parts under their own licences)"
     weights = (WeightFile("VQFR_v2.pth", "https://github.com/TencentARC/VQFR/releases/download/v2.0.0/VQFR_v2.pth"),)
-
-    def load(self) -> None:
-        path = self.weight_path(0)
-        self.net = VQFRv2Net(**dict(V2_CONFIG, **self.options.get("config", {})))
-        try:
-            load_checkpoint(self.net, path)
-        except ResShiftError as exc:
-            raise ResShiftError(f"{self.name}: {path} is not a VQFR v2 model ({exc})") from None
-        self.net = self.net.to(self.device).eval()
-
-    def modules(self):
-        return {"trainable": self.net}
+    wrapper, network_kind = "params_ema", "a VQFR v2 model"
 
     @classmethod
-    def with_random_weights(cls, folder, steps=None, device="cpu"):
-        path = Path(folder) / cls.weights[0].file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"params_ema": VQFRv2Net(**V2_CONFIG).state_dict()}, path)    # the release's wrapping
-        return cls(steps=steps, device=device, weights=str(path))
+    def build_network(cls, options):
+        return VQFRv2Net(**dict(V2_CONFIG, **options.get("config", {})))
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):

@@ -210,7 +210,6 @@ def test_training_data_errors_are_one_line(tmp_path):
 
 
 def test_folder_source_reads_nested_images_and_trains(tmp_path):
-    import numpy as np
     from PIL import Image
 
     from resshift.demo import packaged_array
