@@ -60,8 +60,8 @@ class LaMa(SpandrelRestorer):
 
 
 class _Inert:
-    """Stands for any class a Lightning checkpoint pickles besides tensors (its hyper-parameters,
-    callbacks' states): built without running that class's code, its state kept as data."""
+    """Stands for a class a Lightning checkpoint pickles besides tensors (its hyper-parameters'
+    omegaconf objects, callbacks' states): created without that class's code, its state kept as data."""
 
     def __new__(cls, *args, **kwargs):
         return object.__new__(cls)
@@ -73,33 +73,31 @@ class _Inert:
         self.state = state
 
 
-class _InertUnpickler(pickle.Unpickler):
-    SAFE = re.compile(r"^(torch|collections|_codecs|numpy)(\.|$)")
-
-    def find_class(self, module, name):
-        if self.SAFE.match(module) or (module == "builtins" and name in {"set", "frozenset", "slice", "complex"}):
-            return super().find_class(module, name)
-        return type(name, (_Inert,), {"__module__": "inert." + module})
+_UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
 
 
-class _inert_pickle:                            # the ``pickle_module`` torch.load takes
-    Unpickler = _InertUnpickler
-    load = staticmethod(pickle.load)
-
-
-def read_lightning_checkpoint(path: Path) -> dict:
-    """The ``state_dict`` of a PyTorch Lightning checkpoint. Tries the safe loader first; a
-    checkpoint that also pickles its hyper-parameters' classes (omegaconf, the trainer's) is read
-    with those classes replaced by inert placeholders, so no code from the file runs."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+def read_lightning_checkpoint(path: Path, max_classes: int = 64) -> dict:
+    """The ``state_dict`` of a PyTorch Lightning checkpoint, read by torch's weights-only loader.
+    Each class the file names beyond tensors (it refuses them one at a time) is admitted as an
+    inert stand-in of the same name, so no code from the file or its libraries runs; globals of
+    modules torch blocks (``os``, ``subprocess``, ...) stay refused."""
+    stand_ins: list[type] = []
+    for _ in range(max_classes):
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_inert_pickle)
-        except Exception as exc:  # noqa: BLE001 - any failure to read it is the user's file
+            with torch.serialization.safe_globals(stand_ins):
+                obj = torch.load(path, map_location="cpu", weights_only=True)
+            break
+        except pickle.UnpicklingError as exc:
+            found = _UNSUPPORTED_GLOBAL.search(str(exc))
+            if not found:                                   # e.g. a global of a module torch blocks (os, ...)
+                why = next((ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln), "unreadable")
+                raise ResShiftError(f"{path}: not a checkpoint to read ({why[:160]})") from None
+            module, _, name = found.group(1).rpartition(".")
+            stand_ins.append(type(name, (_Inert,), {"__module__": module, "__qualname__": name}))
+        except Exception as exc:  # noqa: BLE001 - any other failure to read it is the user's file
             raise ResShiftError(f"{path}: cannot be read as a checkpoint ({type(exc).__name__})") from None
-    except Exception as exc:  # noqa: BLE001
-        raise ResShiftError(f"{path}: cannot be read as a checkpoint ({type(exc).__name__})") from None
+    else:
+        raise ResShiftError(f"{path}: pickles more than {max_classes} classes besides tensors; not a checkpoint")
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ResShiftError(f"{path}: holds no state dict (expected a Lightning checkpoint with 'state_dict')")

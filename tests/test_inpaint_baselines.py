@@ -230,11 +230,19 @@ class _RunsCode:
 
 def test_lightning_checkpoints_are_read_without_running_their_code(tmp_path):
     from baselines.lama import read_lightning_checkpoint
+    from resshift.errors import ResShiftError
 
     evil = _RunsCode()
     evil.target = str(tmp_path / "created_by_unpickling")
     path = tmp_path / "x.ckpt"
     torch.save({"state_dict": {"generator.w": torch.ones(2)}, "hyper_parameters": evil}, path)
-    state = read_lightning_checkpoint(path)
-    assert torch.equal(state["generator.w"], torch.ones(2))
-    assert not (tmp_path / "created_by_unpickling").exists()
+    with pytest.raises(ResShiftError, match="not a checkpoint to read .*os.makedirs") as err:
+        read_lightning_checkpoint(path)
+    assert "\n" not in str(err.value) and not (tmp_path / "created_by_unpickling").exists()
+    torch.save({"state_dict": {"generator.w": torch.ones(2)}, "hyper_parameters": {"cfg": _Config(3)}}, path)
+    assert torch.equal(read_lightning_checkpoint(path)["generator.w"], torch.ones(2))   # a class of the file's
+
+
+class _Config:
+    def __init__(self, n):
+        self.n = n
