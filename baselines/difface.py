@@ -1,13 +1,15 @@
 """DifFace (Yue & Loy, "DifFace: Blind Face Restoration with Diffused Error Contraction") for
-Tables VI/VII, run as its release's aligned-face script does (``inference_difface.py`` with
-``configs/sample/iddpm_ffhq512_swinir.yaml``):
+Tables VI/VII, run as its release's aligned-face script does (``inference_difface.py --aligned``
+with ``configs/sample/iddpm_ffhq512_swinir.yaml``):
 
 1. a diffused estimator, SwinIR on 512x512 faces (8x pixel-unshuffle in, nearest+conv x8 out;
-   ``General_Face_ffhq512.pth``, read by spandrel), gives x0_hat = f(y) in [0, 1];
+   ``swinir_restoration512_L1.pth``, read by spandrel), gives x0_hat = f(y) in [0, 1];
 2. x0_hat is diffused to level N of the 250-step respacing of the linear 1000-step schedule
    (q(x_N | x0_hat), DifFace Eq. 5 with the release's indexing);
-3. N ancestral steps of the FFHQ-512 diffusion model (``iddpm_ffhq512_ema500000.pth``, the
-   improved-DDPM UNet with learned variances, "learned range") run from level N-1 down to 0.
+3. the FFHQ-512 diffusion model (``iddpm_ffhq512_ema500000.pth``, an improved-DDPM UNet) runs N
+   steps from level N-1 down to 0: DDIM with eta 0.5 (the current release, ``ddim250``), or with
+   ``--option sampler=ancestral`` the first release's ancestral steps with the learned variances
+   (its estimator was ``General_Face_ffhq512.pth``: ``--option estimator=PATH``).
 
 "DifFace-100" in the paper's tables is N = 100 (``--steps``, the release's ``started_timesteps``).
 As in the release, the state diffused to level N enters the loop at level N - 1. S-Lab License 1.0.
@@ -66,15 +68,34 @@ def posterior_variances(sched: InpaintSchedule) -> np.ndarray:
     return (1 - abar / prev) * (1 - prev) / (1 - abar)
 
 
-def difface_sample(model_fn, x0_hat: torch.Tensor, start: int, sched: InpaintSchedule, generator) -> torch.Tensor:
+def ddim_eta_step(out: torch.Tensor, x: torch.Tensor, s: int, sched: InpaintSchedule, generator,
+                  eta: float) -> torch.Tensor:
+    """One DDIM step (Song et al. 2021, Eq. 12) as DifFace's release takes it: x0 from the model's
+    eps (clipped to [-1, 1]), the model's eps itself in the direction term; abar_{-1} = 1, so the
+    last step returns x0."""
+    eps = out[:, :3]
+    a = float(sched.abar[s])
+    a_prev = float(sched.abar[s - 1]) if s > 0 else 1.0
+    x0 = ((x - math.sqrt(1 - a) * eps) / math.sqrt(a)).clamp(-1, 1)
+    sigma = eta * math.sqrt((1 - a_prev) / (1 - a)) * math.sqrt(1 - a / a_prev)
+    x = math.sqrt(a_prev) * x0 + math.sqrt(max(1 - a_prev - sigma ** 2, 0.0)) * eps
+    return x + sigma * randn(x, generator) if s > 0 else x
+
+
+def difface_sample(model_fn, x0_hat: torch.Tensor, start: int, sched: InpaintSchedule, generator,
+                   sampler: str = "ddim", eta: float = 0.5) -> torch.Tensor:
     """DifFace's sampler: diffuse the estimate ``x0_hat`` ([-1, 1]) to level ``start`` of ``sched``,
-    then ancestral steps at levels start-1, ..., 0 (the release's loop). ``model_fn(x, t)`` returns
-    the UNet's 6 channels (eps, variance interpolation) at original timestep t."""
+    then steps at levels start-1, ..., 0 (the release's loop), ``ddim`` (eta) or ``ancestral``.
+    ``model_fn(x, t)`` returns the UNet's 6 channels (eps, variance interpolation) at timestep t."""
     if not 0 < start < sched.steps:
         raise ResShiftError(f"difface: --steps (the start level N) must be in 1..{sched.steps - 1}, got {start}")
+    if sampler not in ("ddim", "ancestral"):
+        raise ResShiftError(f"difface: --option sampler must be ddim or ancestral, got {sampler!r}")
     x = sched.noise_to(x0_hat, start, generator)
     for s in range(start - 1, -1, -1):
-        x = learned_range_step(model_fn(x, sched.tensor_t(s, x)).float(), x, s, sched, generator)
+        out = model_fn(x, sched.tensor_t(s, x)).float()
+        x = ddim_eta_step(out, x, s, sched, generator, eta) if sampler == "ddim" else \
+            learned_range_step(out, x, s, sched, generator)
     return x
 
 
@@ -85,7 +106,7 @@ class DifFace(Restorer):
     licence = "S-Lab License 1.0 (non-commercial)"
     needs = "a GPU (100 steps of a 512x512 diffusion UNet per face)"
     weights = (WeightFile("iddpm_ffhq512_ema500000.pth", RELEASE + "iddpm_ffhq512_ema500000.pth"),
-               WeightFile("General_Face_ffhq512.pth", RELEASE + "General_Face_ffhq512.pth"))
+               WeightFile("swinir_restoration512_L1.pth", RELEASE + "swinir_restoration512_L1.pth"))
 
     def load(self) -> None:
         import spandrel
@@ -149,5 +170,6 @@ class DifFace(Restorer):
         def model_fn(x, t):
             return self.unet(x, t)
 
-        out = difface_sample(model_fn, x0_hat * 2 - 1, self.steps, sched, generator)
+        out = difface_sample(model_fn, x0_hat * 2 - 1, self.steps, sched, generator,
+                             sampler=str(self.options.get("sampler", "ddim")), eta=float(self.options.get("eta", 0.5)))
         return ((out.clamp(-1, 1) + 1) / 2).float()

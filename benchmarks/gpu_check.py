@@ -9,6 +9,9 @@
 3. CUDA against CPU: a small ResShift model restores the same image to the same output (noise
    is drawn on the CPU), and the guided-diffusion UNet's fp16 output against fp32.
 4. A few training iterations of a small configuration on the GPU.
+5. Tables IV-VII's other baselines, seconds per image on random weights of the released sizes:
+   DeepFillv2, LaMa (big-lama, LaMa-Fourier) at 256x256; GFPGAN, RestoreFormer, CodeFormer, VQFR,
+   PSFR-GAN and DifFace-100 at 512x512 (DFDNet needs its landmark model's weights, not timed).
 
     python benchmarks/gpu_check.py [--skip-inpaint-runs] [--inpaint-steps 250]
 """
@@ -67,6 +70,23 @@ def table2_runtimes():
                  weights=rec["weights"], device=rec["device_name"])
         except Exception as exc:                      # a package missing on this machine
             emit(check="table2_runtime", method=method, steps=steps, error=f"{type(exc).__name__}: {exc}"[:300])
+
+
+def other_baselines(smoke: bool):
+    from bench.timing import time_method
+
+    cases = [("deepfillv2", 256, None), ("lama", 256, None), ("lama_face", 256, None), ("gfpgan", 512, None),
+             ("restoreformer", 512, None), ("codeformer", 512, None), ("vqfr", 512, None), ("psfrgan", 512, None),
+             ("difface", 512, 2 if smoke else 100)]
+    for method, size, steps in cases:
+        try:
+            rec = time_method(method, device=DEV, steps=steps, size=size, batch_size=1, repeats=1 if smoke else 3,
+                              warmup=0 if smoke else 1)
+            emit(check="faces_inpainting_runtime", method=method, steps=rec["steps"], size=size,
+                 seconds_per_image=rec["seconds_per_image"], params_M=rec["params_trainable_M"],
+                 frozen_M=rec["params_frozen_M"], weights=rec["weights"], device=rec["device_name"])
+        except Exception as exc:                      # a package missing on this machine
+            emit(check="faces_inpainting_runtime", method=method, error=f"{type(exc).__name__}: {exc}"[:300])
 
 
 def inpainting(steps: int, runs: bool):
@@ -173,7 +193,8 @@ def main():
     tmp = Path(args.tmp)
     tmp.mkdir(parents=True, exist_ok=True)
     for step in (cuda_vs_cpu, lambda: training(tmp), table2_runtimes,
-                 lambda: inpainting(args.inpaint_steps, not args.skip_inpaint_runs)):
+                 lambda: inpainting(args.inpaint_steps, not args.skip_inpaint_runs),
+                 lambda: other_baselines(args.smoke)):
         try:
             step()
         except Exception:

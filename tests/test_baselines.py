@@ -403,6 +403,8 @@ def test_timing_a_baseline_uses_a_random_stand_in_when_weights_are_missing(tmp_p
     assert rec["steps"] == -1 and rec["output"] == "32x32" and rec["seconds_per_image"] > 0
     assert write_timing(rec, tmp_path).name == "realesrgan--1.json"
     assert time_method("bicubic", size=8, repeats=1, warmup=0)["params_trainable_M"] == 0
+    fill = time_method("deepfillv2", size=32, repeats=1, warmup=0)             # inpainting: timed with a hole
+    assert fill["params_trainable_M"] == 4.05 and fill["output"] == "32x32"
     with pytest.raises(ResShiftError, match="no random-weight stand-in"):
         time_method("stablesr", steps=4, size=8, repeats=1, warmup=0)
 

@@ -35,7 +35,7 @@ def _tilde(abar, k):                   # posterior variance beta~_k (Ho et al. E
 def test_sampler_follows_improved_ddpm_from_the_diffused_estimate():
     g = torch.Generator().manual_seed(4)
     x0_hat = torch.rand(1, 3, 4, 4, generator=g) * 2 - 1
-    ours = difface_sample(_model, x0_hat, 3, InpaintSchedule(250), torch.Generator().manual_seed(9))
+    ours = difface_sample(_model, x0_hat, 3, InpaintSchedule(250), torch.Generator().manual_seed(9), "ancestral")
 
     betas = np.linspace(1e-4, 0.02, 1000, dtype=np.float64)
     full = np.cumprod(1 - betas)
@@ -56,6 +56,28 @@ def test_sampler_follows_improved_ddpm_from_the_diffused_estimate():
     torch.testing.assert_close(ours, x, atol=1e-5, rtol=1e-5)
     with pytest.raises(ResShiftError, match="start level"):
         difface_sample(_model, x0_hat, 250, InpaintSchedule(250), None)
+    with pytest.raises(ResShiftError, match="ddim or ancestral"):
+        difface_sample(_model, x0_hat, 3, InpaintSchedule(250), None, sampler="ddpm")
+
+
+def test_ddim_sampler_follows_equation_12_with_the_models_eps():
+    g = torch.Generator().manual_seed(4)
+    x0_hat = torch.rand(1, 3, 4, 4, generator=g) * 2 - 1
+    ours = difface_sample(_model, x0_hat, 3, InpaintSchedule(250), torch.Generator().manual_seed(9), eta=0.5)
+
+    betas = np.linspace(1e-4, 0.02, 1000, dtype=np.float64)
+    ts = [round(i * 999 / 249) for i in range(250)]
+    abar = np.cumprod(1 - betas)[ts]
+    gen = torch.Generator().manual_seed(9)
+    x = math.sqrt(abar[3]) * x0_hat + math.sqrt(1 - abar[3]) * torch.randn(x0_hat.shape, generator=gen)
+    for s in (2, 1, 0):
+        eps = _model(x, torch.tensor([ts[s]]))[:, :3]
+        prev = abar[s - 1] if s else 1.0
+        x0 = ((x - math.sqrt(1 - abar[s]) * eps) / math.sqrt(abar[s])).clamp(-1, 1)
+        sigma = 0.5 * math.sqrt((1 - prev) / (1 - abar[s]) * (1 - abar[s] / prev))
+        x = math.sqrt(prev) * x0 + math.sqrt(1 - prev - sigma ** 2) * eps
+        x = x + sigma * torch.randn(x.shape, generator=gen) if s else x
+    torch.testing.assert_close(ours, x, atol=1e-5, rtol=1e-5)
 
 
 def test_released_layouts():
@@ -79,6 +101,11 @@ def test_difface_loads_the_release_files_and_restores(tmp_path):
     lq = torch.rand(1, 3, 512, 512, generator=torch.Generator().manual_seed(0))
     out = method.restore(lq, generator=torch.Generator().manual_seed(1))
     assert out.shape == lq.shape and 0 <= out.min() and out.max() <= 1
+    two = dict(options, steps=2)                       # (one step from level 0 returns x0 in both samplers)
+    ddim, first = (B.build("difface", weights=str(unet), estimator=str(est), sampler=s, **two) for s in
+                   ("ddim", "ancestral"))
+    g = torch.Generator
+    assert not torch.equal(first.restore(lq, generator=g().manual_seed(1)), ddim.restore(lq, generator=g().manual_seed(1)))
     torch.save({"conv_first.weight": torch.zeros(1)}, tmp_path / "bad.pth")
     with pytest.raises(ResShiftError, match="is not a loadable SwinIR estimator") as err:
         B.build("difface", weights=str(unet), estimator=str(tmp_path / "bad.pth"), **options)
