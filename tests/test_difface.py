@@ -104,8 +104,8 @@ def test_difface_loads_the_release_files_and_restores(tmp_path):
     two = dict(options, steps=2)                       # (one step from level 0 returns x0 in both samplers)
     ddim, first = (B.build("difface", weights=str(unet), estimator=str(est), sampler=s, **two) for s in
                    ("ddim", "ancestral"))
-    g = torch.Generator
-    assert not torch.equal(first.restore(lq, generator=g().manual_seed(1)), ddim.restore(lq, generator=g().manual_seed(1)))
+    seeded = lambda n: torch.Generator().manual_seed(n)  # noqa: E731
+    assert not torch.equal(first.restore(lq, generator=seeded(1)), ddim.restore(lq, generator=seeded(1)))
     torch.save({"conv_first.weight": torch.zeros(1)}, tmp_path / "bad.pth")
     with pytest.raises(ResShiftError, match="is not a loadable SwinIR estimator") as err:
         B.build("difface", weights=str(unet), estimator=str(tmp_path / "bad.pth"), **options)
