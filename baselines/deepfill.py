@@ -196,10 +196,12 @@ class DeepFillv2Base(SingleNetworkRestorer):
 @register
 class DeepFillv2(DeepFillv2Base):
     name = "deepfillv2"
-    weights = (WeightFile("states_tf_places2.pth", DRIVE + "1tvdQRmkphJK7FYveNAKSMWC6K09hJoyt", size="16 MB"),)
+    weights = (WeightFile("states_tf_places2.pth", DRIVE + "1tvdQRmkphJK7FYveNAKSMWC6K09hJoyt",
+                          size="~16 MB (4.05 M fp32 parameters)"),)
 
 
 @register
 class DeepFillv2Face(DeepFillv2Base):
     name = "deepfillv2_face"
-    weights = (WeightFile("states_tf_celebahq.pth", DRIVE + "1fTQVSKWwWcKYnmeemxKWImhVtFQpESmm", size="16 MB"),)
+    weights = (WeightFile("states_tf_celebahq.pth", DRIVE + "1fTQVSKWwWcKYnmeemxKWImhVtFQpESmm",
+                          size="~16 MB (4.05 M fp32 parameters)"),)

@@ -64,7 +64,7 @@ class DFDNet(Restorer):
     licence = "CC BY-NC-SA 4.0"
     needs = "facexlib's alignment_WFLW_4HG.pth (landmarks; `resshift-bench weights fetch lmd`)"
     weights = (WeightFile("DFDNet_official-d1fa5650.pth", BASICSR_DRIVE.format("1u6Sgcp8gVoy4uVTrOJKD3y9RuqH2JBAe"),
-                          manual=True),
+                          size="~453 MB (113.31 M fp32 parameters)", manual=True),
                WeightFile("DFDNet_dict_512-f79685f0.pth", BASICSR_DRIVE.format("1iH00oMsoN_1OJaEQw3zP7_wqiAYMnY79"),
                           manual=True))
 

@@ -105,8 +105,10 @@ class DifFace(Restorer):
     steps_choices, default_steps = (100,), 100
     licence = "S-Lab License 1.0 (non-commercial)"
     needs = "a GPU (100 steps of a 512x512 diffusion UNet per face)"
-    weights = (WeightFile("iddpm_ffhq512_ema500000.pth", RELEASE + "iddpm_ffhq512_ema500000.pth"),
-               WeightFile("swinir_restoration512_L1.pth", RELEASE + "swinir_restoration512_L1.pth"))
+    weights = (WeightFile("iddpm_ffhq512_ema500000.pth", RELEASE + "iddpm_ffhq512_ema500000.pth",
+                          size="~639 MB (159.79 M fp32 parameters)"),
+               WeightFile("swinir_restoration512_L1.pth", RELEASE + "swinir_restoration512_L1.pth",
+                          size="~63 MB (15.79 M fp32 parameters)"))
 
     def load(self) -> None:
         import spandrel

@@ -120,8 +120,8 @@ class LaMaCelebAHQ(Restorer):
     name, task, label, sf = "lama_face", "inpaint", "LaMa", 1
     licence = "Apache-2.0"
     weights = (WeightFile("lama-celeba-hq-fourier-best.ckpt", LAMA_CELEBA,
-                          size="about 330 MB (Lightning checkpoint, generator and discriminator; the authors' "
-                               "Google Drive folder lama-celeba-hq/lama-fourier, mirrored at this address)"),)
+                          size="Lightning checkpoint: generator (27.05 M, ~108 MB fp32), discriminator and training "
+                               "state; the authors' Google Drive folder lama-celeba-hq/lama-fourier, mirrored here"),)
 
     def load(self) -> None:
         path = self.weight_path(0)

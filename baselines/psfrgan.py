@@ -186,8 +186,10 @@ def one_hot_parsing(logits: torch.Tensor) -> torch.Tensor:
 class PSFRGAN(Restorer):
     name, task, label, sf = "psfrgan", "face", "PSFRGAN", 1
     licence = "CC BY-NC-SA 4.0"
-    weights = (WeightFile("psfrgan_epoch15_net_G.pth", RELEASE + "psfrgan_epoch15_net_G.pth"),
-               WeightFile("parse_multi_iter_90000.pth", RELEASE + "parse_multi_iter_90000.pth"))
+    weights = (WeightFile("psfrgan_epoch15_net_G.pth", RELEASE + "psfrgan_epoch15_net_G.pth",
+                          size="~184 MB (45.96 M fp32 parameters)"),
+               WeightFile("parse_multi_iter_90000.pth", RELEASE + "parse_multi_iter_90000.pth",
+                          size="~85 MB (21.30 M fp32 parameters)"))
 
     def load(self) -> None:
         self.generator, self.parser = PSFRGenerator(), ParseNet()

@@ -230,7 +230,8 @@ class VQFRv2Net(nn.Module):
 class VQFR(SingleNetworkRestorer):
     name, task, label, sf = "vqfr", "face", "VQFR", 1
     licence = "Apache-2.0 (Tencent ARC release; third-party parts under their own licences)"
-    weights = (WeightFile("VQFR_v2.pth", "https://github.com/TencentARC/VQFR/releases/download/v2.0.0/VQFR_v2.pth"),)
+    weights = (WeightFile("VQFR_v2.pth", "https://github.com/TencentARC/VQFR/releases/download/v2.0.0/VQFR_v2.pth",
+                          size="~334 MB (83.49 M fp32 parameters)"),)
     wrapper, network_kind = "params_ema", "a VQFR v2 model"
 
     @classmethod
