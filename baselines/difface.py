@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from resshift.diffusion import randn
@@ -27,7 +26,7 @@ from resshift.errors import ResShiftError
 from resshift.weights import load_checkpoint
 
 from .base import Restorer, WeightFile, register
-from .guided_diffusion import ADMUNet, InpaintSchedule
+from .guided_diffusion import ADMUNet, InpaintSchedule, ddim_step
 
 RELEASE = "https://github.com/zsyOAOA/DifFace/releases/download/V1.0/"
 
@@ -42,44 +41,27 @@ ESTIMATOR = dict(img_size=64, patch_size=1, in_chans=3, embed_dim=180, depths=[6
 RESPACING = 250
 
 
+def _clipped_x0(eps: torch.Tensor, x: torch.Tensor, s: int, sched: InpaintSchedule) -> torch.Tensor:
+    """x0 from the model's eps (Ho et al. Eq. 15), clipped to [-1, 1]."""
+    a = float(sched.abar[s])
+    return ((x - math.sqrt(1 - a) * eps) / math.sqrt(a)).clamp(-1, 1)
+
+
 def learned_range_step(out: torch.Tensor, x: torch.Tensor, s: int, sched: InpaintSchedule, generator) -> torch.Tensor:
     """One ancestral step p(x_{s-1} | x_s) of an improved-DDPM model (Nichol & Dhariwal 2021):
-    x0 from eps (Ho et al. Eq. 15, clipped to [-1, 1]); mean of the posterior q(x_{s-1} | x_s, x0)
-    (Ho et al. Eq. 7); log-variance v*log(beta_s) + (1 - v)*log(beta~_s) with v = (out_var + 1)/2
-    (Nichol & Dhariwal Eq. 15), beta~ at s = 0 taken from s = 1; no noise at s = 0."""
+    mean of the posterior q(x_{s-1} | x_s, x0) (Ho et al. Eq. 7) at the clipped x0; log-variance
+    v*log(beta_s) + (1 - v)*log(beta~_s) with v = (out_var + 1)/2 (Nichol & Dhariwal Eq. 15),
+    beta~ at s = 0 taken from s = 1; no noise at s = 0."""
     eps, var = out[:, :3], out[:, 3:6]
-    a = float(sched.abar[s])
-    a_prev = float(sched.abar[s - 1]) if s > 0 else 1.0
+    a, a_prev = float(sched.abar[s]), sched.abar_prev(s)
     beta = 1 - a / a_prev
-    x0 = ((x - math.sqrt(1 - a) * eps) / math.sqrt(a)).clamp(-1, 1)
+    x0 = _clipped_x0(eps, x, s, sched)
     mean = beta * math.sqrt(a_prev) / (1 - a) * x0 + (1 - a_prev) * math.sqrt(1 - beta) / (1 - a) * x
-    post = posterior_variances(sched)
-    min_log = math.log(post[1] if s == 0 else post[s])
-    max_log = math.log(beta)
+    k = max(s, 1)                                   # beta~_k = beta_k (1 - abar_{k-1}) / (1 - abar_k)
+    tilde = (1 - sched.abar[k] / sched.abar_prev(k)) * (1 - sched.abar_prev(k)) / (1 - sched.abar[k])
     frac = (var + 1) / 2
-    log_var = frac * max_log + (1 - frac) * min_log
+    log_var = frac * math.log(beta) + (1 - frac) * math.log(tilde)
     return mean + torch.exp(0.5 * log_var) * randn(x, generator) if s > 0 else mean
-
-
-def posterior_variances(sched: InpaintSchedule) -> np.ndarray:
-    """beta~_s = beta_s (1 - abar_{s-1}) / (1 - abar_s) of the respaced chain (Ho et al. Eq. 7)."""
-    abar = np.asarray(sched.abar, dtype=np.float64)
-    prev = np.append(1.0, abar[:-1])
-    return (1 - abar / prev) * (1 - prev) / (1 - abar)
-
-
-def ddim_eta_step(out: torch.Tensor, x: torch.Tensor, s: int, sched: InpaintSchedule, generator,
-                  eta: float) -> torch.Tensor:
-    """One DDIM step (Song et al. 2021, Eq. 12) as DifFace's release takes it: x0 from the model's
-    eps (clipped to [-1, 1]), the model's eps itself in the direction term; abar_{-1} = 1, so the
-    last step returns x0."""
-    eps = out[:, :3]
-    a = float(sched.abar[s])
-    a_prev = float(sched.abar[s - 1]) if s > 0 else 1.0
-    x0 = ((x - math.sqrt(1 - a) * eps) / math.sqrt(a)).clamp(-1, 1)
-    sigma = eta * math.sqrt((1 - a_prev) / (1 - a)) * math.sqrt(1 - a / a_prev)
-    x = math.sqrt(a_prev) * x0 + math.sqrt(max(1 - a_prev - sigma ** 2, 0.0)) * eps
-    return x + sigma * randn(x, generator) if s > 0 else x
 
 
 def difface_sample(model_fn, x0_hat: torch.Tensor, start: int, sched: InpaintSchedule, generator,
@@ -94,8 +76,10 @@ def difface_sample(model_fn, x0_hat: torch.Tensor, start: int, sched: InpaintSch
     x = sched.noise_to(x0_hat, start, generator)
     for s in range(start - 1, -1, -1):
         out = model_fn(x, sched.tensor_t(s, x)).float()
-        x = ddim_eta_step(out, x, s, sched, generator, eta) if sampler == "ddim" else \
-            learned_range_step(out, x, s, sched, generator)
+        if sampler == "ddim":          # DDIM (Song et al. Eq. 12) as the release takes it: the model's own eps
+            x = ddim_step(_clipped_x0(out[:, :3], x, s, sched), out[:, :3], s, sched, generator, eta=eta)
+        else:
+            x = learned_range_step(out, x, s, sched, generator)
     return x
 
 

@@ -163,6 +163,10 @@ class InpaintSchedule:
         self.abar = abar_full[self.t]
         self.steps = len(self.t)
 
+    def abar_prev(self, s: int) -> float:
+        """Cumulative alpha one level down; 1 below level 0 (the chain's start)."""
+        return float(self.abar[s - 1]) if s > 0 else 1.0
+
     def noise_to(self, y: torch.Tensor, s: int, generator) -> torch.Tensor:
         """q(x_s | y): sqrt(abar_s) y + sqrt(1 - abar_s) z (Ho et al. Eq. 4)."""
         return math.sqrt(self.abar[s]) * y + math.sqrt(1 - self.abar[s]) * randn(y, generator)
@@ -185,8 +189,9 @@ def predict_x0(eps_fn: EpsFn, x: torch.Tensor, s: int, sched: InpaintSchedule, c
 def ddim_step(x0: torch.Tensor, eps: torch.Tensor, s: int, sched: InpaintSchedule, generator,
               eta: float = 1.0) -> torch.Tensor:
     """x_{s-1} from (x0, eps) at level s (DDIM Eq. 12): sqrt(abar') x0 + sqrt(1 - abar' - sigma^2) eps
-    + sigma z, sigma^2 = eta^2 (1 - abar')/(1 - abar)(1 - abar/abar'); eta = 1: DDPM's posterior."""
-    a, a_prev = sched.abar[s], sched.abar[s - 1]
+    + sigma z, sigma^2 = eta^2 (1 - abar')/(1 - abar)(1 - abar/abar'); eta = 1: DDPM's posterior.
+    At level 0 (abar' = 1) it returns x0."""
+    a, a_prev = sched.abar[s], sched.abar_prev(s)
     sigma = eta * math.sqrt((1 - a_prev) / (1 - a) * (1 - a / a_prev))
     out = math.sqrt(a_prev) * x0 + math.sqrt(max(1 - a_prev - sigma ** 2, 0.0)) * eps
     return out + sigma * randn(x0, generator) if sigma > 0 else out
