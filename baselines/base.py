@@ -183,19 +183,16 @@ class SingleNetworkRestorer(Restorer):
         """The released architecture (``options``: the method's options, e.g. a test-size config)."""
 
     def load(self) -> None:
-        from resshift.weights import load_checkpoint
+        from resshift.weights import load_checkpoint, read_state_dict
 
         path = self.weight_path(0)
         self.net = self.build_network(self.options)
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - an unreadable file is the user's
-            raise ResShiftError(f"{self.name}: {path} cannot be read as a torch checkpoint ({type(exc).__name__})") \
-                from None
-        if self.wrapper and isinstance(obj, dict) and self.wrapper in obj:
-            obj = obj[self.wrapper]
+            state = read_state_dict(path, key=self.wrapper)
+        except ResShiftError as exc:
+            raise ResShiftError(f"{self.name}: {exc}") from None
         try:
-            load_checkpoint(self.net, obj)
+            load_checkpoint(self.net, state)
         except ResShiftError as exc:
             raise ResShiftError(f"{self.name}: {path} is not {self.network_kind} ({exc})") from None
         self.net = self.net.to(self.device).eval()

@@ -26,6 +26,7 @@ from resshift.errors import ResShiftError
 from resshift.weights import load_checkpoint
 
 from .base import Restorer, WeightFile, register
+from .gan import load_spandrel
 from .guided_diffusion import ADMUNet, InpaintSchedule, ddim_step
 
 RELEASE = "https://github.com/zsyOAOA/DifFace/releases/download/V1.0/"
@@ -95,8 +96,6 @@ class DifFace(Restorer):
                           size="~63 MB (15.79 M fp32 parameters)"))
 
     def load(self) -> None:
-        import spandrel
-
         path = self.weight_path(0)
         self.unet = ADMUNet(**dict(FFHQ512_UNET, **self.options.get("unet_config", {})))
         try:
@@ -107,14 +106,9 @@ class DifFace(Restorer):
         est_path = Path(self.options.get("estimator") or self.weight_path(1))
         if not est_path.is_file():
             raise ResShiftError(f"{self.name}: estimator file {est_path} not found")
-        try:
-            desc = spandrel.ModelLoader(device=self.device).load_from_file(str(est_path))
-        except Exception as exc:  # noqa: BLE001 - any failure to read it is the user's file
-            raise ResShiftError(f"{self.name}: {est_path} is not a loadable SwinIR estimator "
-                                f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:160]})") from None
-        if desc.architecture.id != "SwinIR" or getattr(desc.model, "start_unshuffle", 1) != 8:
-            raise ResShiftError(f"{self.name}: {est_path} holds a {desc.architecture.id} network, expected DifFace's "
-                                "SwinIR estimator (8x pixel-unshuffle input)")
+        desc = load_spandrel(est_path, self.name, "SwinIR estimator", "SwinIR", self.device)
+        if getattr(desc.model, "start_unshuffle", 1) != 8:
+            raise ResShiftError(f"{self.name}: {est_path} holds a SwinIR without DifFace's 8x pixel-unshuffle input")
         self.estimator = desc.model.eval()
 
     def modules(self):

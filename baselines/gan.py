@@ -17,6 +17,26 @@ RE = "https://github.com/xinntao/Real-ESRGAN/releases/download/"
 KAIR = "https://github.com/cszn/KAIR/releases/download/v1.0/"
 
 
+def load_spandrel(path, method: str, label: str, architecture: str, device, extra: bool = False):
+    """spandrel's model descriptor for a released file, checked to hold ``architecture`` (spandrel's
+    id; "" accepts any); a file spandrel cannot read is one line naming it."""
+    import spandrel
+
+    if extra:
+        import spandrel_extra_arches
+
+        spandrel_extra_arches.install(ignore_duplicates=True)         # idempotent
+    try:
+        desc = spandrel.ModelLoader(device=device).load_from_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - any failure to read it is the user's file
+        first = (str(exc).splitlines() or ["unsupported layout"])[0][:160]
+        raise ResShiftError(f"{method}: {path} is not a loadable {label} file ({type(exc).__name__}: {first})") \
+            from None
+    if architecture and desc.architecture.id != architecture:
+        raise ResShiftError(f"{method}: {path} holds a {desc.architecture.id} network, expected {architecture}")
+    return desc
+
+
 class SpandrelRestorer(Restorer):
     """A network read from its released file by spandrel (the SR ones here; the face and LaMa
     methods subclass it): the detected architecture and scale are checked on load. SR inputs are
@@ -27,22 +47,8 @@ class SpandrelRestorer(Restorer):
     extra = False                                   # needs spandrel_extra_arches (non-commercial arches)
 
     def load(self) -> None:
-        import spandrel
-
-        if self.extra:
-            import spandrel_extra_arches
-
-            spandrel_extra_arches.install(ignore_duplicates=True)         # idempotent
         path = self.weight_path(0)
-        try:
-            desc = spandrel.ModelLoader(device=self.device).load_from_file(str(path))
-        except Exception as exc:
-            first = (str(exc).splitlines() or ["unsupported layout"])[0][:160]
-            raise ResShiftError(f"{self.name}: {path} is not a loadable {self.label} file "
-                                f"({type(exc).__name__}: {first})") from None
-        if self.architecture and desc.architecture.id != self.architecture:
-            raise ResShiftError(f"{self.name}: {path} holds a {desc.architecture.id} network, "
-                                f"expected {self.architecture}")
+        desc = load_spandrel(path, self.name, self.label, self.architecture, self.device, extra=self.extra)
         if getattr(desc, "scale", self.sf) != self.sf:
             raise ResShiftError(f"{self.name}: {path} is a x{desc.scale} model, expected x{self.sf}")
         self.descriptor = desc.eval()

@@ -210,9 +210,9 @@ def unwrap_state_dict(obj: Mapping) -> dict[str, torch.Tensor]:
     return out
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The state dict in a checkpoint file (safe loader; unwrapped as :func:`unwrap_state_dict`),
-    or a one-line ResShiftError."""
+def read_state_dict(path: str | os.PathLike, key: str = "") -> dict[str, torch.Tensor]:
+    """The state dict in a checkpoint file (safe loader; first ``obj[key]`` when the file wraps it
+    in ``key``, then unwrapped as :func:`unwrap_state_dict`), or a one-line ResShiftError."""
     path = Path(path)
     if not path.exists():
         raise ResShiftError(f"{path}: no such checkpoint file")
@@ -221,6 +221,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a user-facing error
         raise ResShiftError(f"{path}: cannot be read as a torch checkpoint ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if key and isinstance(source, Mapping) and key in source:
+        source = source[key]
     return unwrap_state_dict(source)
 
 
