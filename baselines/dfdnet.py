@@ -88,29 +88,22 @@ class DFDNet(Restorer):
         except ResShiftError as exc:
             raise ResShiftError(f"{self.name}: {path} is not basicsr's DFDNet checkpoint ({exc})") from None
         self.net = self.net.to(self.device).eval()
-        self._align = None
+        self._landmarks = None
 
     def modules(self):
         return {"trainable": self.net}
 
     def landmarks68(self, face: torch.Tensor) -> np.ndarray:
         """68 landmarks (x, y) of one aligned 512x512 face in [0, 1] (facexlib AWing, mapped)."""
-        if self._align is None:
+        if self._landmarks is None:
+            from bench import metrics as M
             from bench import weights as W
 
             reason = W.missing_reason("lmd")
             if reason:
                 raise ResShiftError(f"{self.name}: landmark model {reason}")
-            from resshift.compat import patch_facexlib
-
-            patch_facexlib()
-            from facexlib.alignment import init_alignment_model
-
-            self._align = init_alignment_model("awing_fan", device=str(self.device),
-                                               model_rootpath=str(W.facexlib_dir()))
-        from bench.metrics import _bgr255                       # the LMD metric's input convention
-
-        return np.asarray(self._align.get_landmarks(_bgr255(face[None])[0]))[WFLW_TO_68]
+            self._landmarks = M.wflw_landmarks(self.device)          # the LMD metric's detector
+        return self._landmarks(face[None])[0][WFLW_TO_68]
 
     @classmethod
     def with_random_weights(cls, folder, steps=None, device="cpu"):

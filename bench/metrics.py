@@ -319,9 +319,9 @@ def landmark_distance(la: np.ndarray, lb: np.ndarray) -> float:
     return float(np.linalg.norm(np.asarray(la, np.float64) - np.asarray(lb, np.float64), axis=1).mean())
 
 
-@register("lmd", lower_better=True, needs_ref=True,
-          definition="facexlib AWing (alignment_WFLW_4HG.pth) 98 landmarks, mean L2 in pixels at 512")
-def _lmd(device, align=None):
+def wflw_landmarks(device, align=None):
+    """facexlib's AWing model (``alignment_WFLW_4HG.pth``) as a function: (B, 3, H, W) faces in
+    [0, 1], resized to 512 -> B arrays of 98 (x, y) WFLW landmarks. ``align``: a built aligner."""
     if align is None:
         from resshift.compat import patch_facexlib
 
@@ -333,6 +333,13 @@ def _lmd(device, align=None):
     def landmarks(x: torch.Tensor) -> list[np.ndarray]:
         x = F.interpolate(x.float(), size=(512, 512), mode="bicubic", align_corners=False) if x.shape[-1] != 512 else x
         return [np.asarray(align.get_landmarks(im)) for im in _bgr255(x)]
+    return landmarks
+
+
+@register("lmd", lower_better=True, needs_ref=True,
+          definition="facexlib AWing (alignment_WFLW_4HG.pth) 98 landmarks, mean L2 in pixels at 512")
+def _lmd(device, align=None):
+    landmarks = wflw_landmarks(device, align)
 
     def score(pred, ref):
         return torch.tensor([landmark_distance(a, b) for a, b in zip(landmarks(pred), landmarks(ref))],
