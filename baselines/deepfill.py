@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resshift.errors import ResShiftError
+from resshift.sampling import pad_to_multiple
 
 from .base import SingleNetworkRestorer, WeightFile, register
 
@@ -182,11 +183,9 @@ class DeepFillv2Base(SingleNetworkRestorer):
         if mask is None:
             raise ResShiftError(f"{self.name}: inpainting needs a mask (1 = hole)")
         lq, mask = lq.to(self.device), (mask.to(self.device) > 0.5).float()
-        h, w = lq.shape[-2:]
-        ph, pw = (-h) % 8, (-w) % 8
-        img = F.pad(lq * 2 - 1, (0, pw, 0, ph), mode="reflect") if ph or pw else lq * 2 - 1
-        m = F.pad(mask, (0, pw, 0, ph), mode="reflect") if ph or pw else mask
-        img = img * (1 - m)
+        x, (h, w) = pad_to_multiple(torch.cat([lq * 2 - 1, mask], dim=1), 8)
+        m = x[:, 3:]
+        img = x[:, :3] * (1 - m)
         ones = torch.ones_like(m)
         _, out = self.net(torch.cat([img, ones, ones * m], dim=1), m)
         out = (out[..., :h, :w] + 1) / 2

@@ -15,9 +15,9 @@ import re
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from resshift.errors import ResShiftError
+from resshift.sampling import pad_to_multiple
 
 from .base import Restorer, WeightFile, register
 from .gan import SpandrelRestorer
@@ -25,16 +25,15 @@ from .gan import SpandrelRestorer
 LAMA_CELEBA = "https://huggingface.co/camenduru/big-lama/resolve/main/lama-celeba-hq/lama-fourier/models/best.ckpt"
 
 
-def _inpaint(net, lq: torch.Tensor, mask: torch.Tensor, multiple: int = 8) -> torch.Tensor:
-    """Run a LaMa network ``net(image, mask)`` one image at a time, padded (reflect) to ``multiple``."""
-    h, w = lq.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
+def _inpaint(method, net, lq: torch.Tensor, mask: torch.Tensor | None, multiple: int = 8) -> torch.Tensor:
+    """Run a LaMa network ``net(image, mask)`` one image at a time, padded to ``multiple``."""
+    if mask is None:
+        raise ResShiftError(f"{method.name}: inpainting needs a mask (1 = hole)")
+    lq, mask = lq.to(method.device), mask.to(method.device)
     outs = []
     for i in range(len(lq)):
-        x, m = lq[i:i + 1], mask[i:i + 1]
-        if ph or pw:
-            x, m = F.pad(x, (0, pw, 0, ph), mode="reflect"), F.pad(m, (0, pw, 0, ph), mode="reflect")
-        outs.append(net(x, m)[..., :h, :w])
+        x, (h, w) = pad_to_multiple(torch.cat([lq[i:i + 1], mask[i:i + 1]], dim=1), multiple)
+        outs.append(net(x[:, :3], x[:, 3:])[..., :h, :w])
     out = torch.cat(outs)
     return (mask * out + (1 - mask) * lq).clamp(0, 1)
 
@@ -54,9 +53,7 @@ class LaMa(SpandrelRestorer):
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):
-        if mask is None:
-            raise ResShiftError(f"{self.name}: inpainting needs a mask (1 = hole)")
-        return _inpaint(self.descriptor, lq.to(self.device), mask.to(self.device))
+        return _inpaint(self, self.descriptor, lq, mask)
 
 
 class _Inert:
@@ -157,9 +154,7 @@ class LaMaCelebAHQ(Restorer):
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):
-        if mask is None:
-            raise ResShiftError(f"{self.name}: inpainting needs a mask (1 = hole)")
-        return _inpaint(self.net, lq.to(self.device), mask.to(self.device))
+        return _inpaint(self, self.net, lq, mask)
 
 
 class _LightningConfig:
