@@ -24,7 +24,8 @@ import torch
 from resshift.errors import ResShiftError
 from resshift.weights import load_checkpoint
 
-from .base import Restorer, WeightFile, register
+from .base import WeightFile, register
+from .face import AlignedFaceRestorer
 
 BASICSR_DRIVE = "https://drive.google.com/file/d/{}/view (basicsr's download_pretrained_models.py --method DFDNet)"
 PART_SIZES = {"left_eye": 80, "right_eye": 80, "nose": 50, "mouth": 110}        # at 512 pixels
@@ -59,8 +60,8 @@ def random_dictionary(atoms: int = 2, seed: int = 0) -> dict:
 
 
 @register
-class DFDNet(Restorer):
-    name, task, label, sf = "dfdnet", "face", "DFDNet", 1
+class DFDNet(AlignedFaceRestorer):
+    name, label = "dfdnet", "DFDNet"
     licence = "CC BY-NC-SA 4.0"
     needs = "facexlib's alignment_WFLW_4HG.pth (landmarks; `resshift-bench weights fetch lmd`)"
     weights = (WeightFile("DFDNet_official-d1fa5650.pth", BASICSR_DRIVE.format("1u6Sgcp8gVoy4uVTrOJKD3y9RuqH2JBAe"),
@@ -123,12 +124,9 @@ class DFDNet(Restorer):
         torch.save({"params": settle_spectral_norms(net).state_dict()}, path)     # basicsr's wrapping
         return cls(steps=steps, device=device, weights=str(path), dictionary=str(dict_path))
 
-    @torch.no_grad()
-    def restore(self, lq, mask=None, generator=None):
-        if lq.shape[-2:] != (512, 512):
-            raise ResShiftError(f"{self.name}: expects aligned 512x512 faces, got {tuple(lq.shape[-2:])}")
+    def restore_faces(self, x11, generator):
         outs = []
-        for face in lq:                                        # the network takes one face at a time
-            boxes = [b.to(self.device) for b in part_boxes(self.landmarks68(face))]
-            outs.append(self.net(face[None].to(self.device) * 2 - 1, boxes))
-        return ((torch.cat(outs).clamp(-1, 1) + 1) / 2).float()
+        for face in x11:                                       # the network takes one face at a time
+            boxes = [b.to(self.device) for b in part_boxes(self.landmarks68((face + 1) / 2))]
+            outs.append(self.net(face[None], boxes))
+        return torch.cat(outs)

@@ -25,7 +25,8 @@ from resshift.diffusion import randn
 from resshift.errors import ResShiftError
 from resshift.weights import load_checkpoint
 
-from .base import Restorer, WeightFile, register
+from .base import WeightFile, register
+from .face import AlignedFaceRestorer
 from .gan import load_spandrel
 from .guided_diffusion import ADMUNet, InpaintSchedule, ddim_step
 
@@ -85,8 +86,8 @@ def difface_sample(model_fn, x0_hat: torch.Tensor, start: int, sched: InpaintSch
 
 
 @register
-class DifFace(Restorer):
-    name, task, label, sf = "difface", "face", "DifFace", 1
+class DifFace(AlignedFaceRestorer):
+    name, label = "difface", "DifFace"
     steps_choices, default_steps = (100,), 100
     licence = "S-Lab License 1.0 (non-commercial)"
     needs = "a GPU (100 steps of a 512x512 diffusion UNet per face)"
@@ -139,17 +140,8 @@ class DifFace(Restorer):
         cls.save_estimator(cls.random_estimator(), est)
         return cls(steps=steps, device=device, weights=str(unet), estimator=str(est))
 
-    @torch.no_grad()
-    def restore(self, lq, mask=None, generator=None):
-        if lq.shape[-2:] != (512, 512):
-            raise ResShiftError(f"{self.name}: expects aligned 512x512 faces, got {tuple(lq.shape[-2:])}")
+    def restore_faces(self, x11, generator):
         generator = generator if generator is not None else torch.Generator().manual_seed(12345)
-        x0_hat = self.estimator(lq.to(self.device)).clamp(0, 1)
-        sched = InpaintSchedule(RESPACING)
-
-        def model_fn(x, t):
-            return self.unet(x, t)
-
-        out = difface_sample(model_fn, x0_hat * 2 - 1, self.steps, sched, generator,
-                             sampler=str(self.options.get("sampler", "ddim")), eta=float(self.options.get("eta", 0.5)))
-        return ((out.clamp(-1, 1) + 1) / 2).float()
+        x0_hat = self.estimator((x11 + 1) / 2).clamp(0, 1)          # the estimator works in [0, 1]
+        return difface_sample(self.unet, x0_hat * 2 - 1, self.steps, InpaintSchedule(RESPACING), generator,
+                              sampler=str(self.options.get("sampler", "ddim")), eta=float(self.options.get("eta", 0.5)))

@@ -16,29 +16,43 @@ import torch
 
 from resshift.errors import ResShiftError
 
-from .base import WeightFile, register
+from .base import Restorer, WeightFile, register
 from .gan import SpandrelRestorer
 
 GFPGAN_RELEASE = "https://github.com/TencentARC/GFPGAN/releases/download/"
 
 
-class SpandrelFaceRestorer(SpandrelRestorer):
+class AlignedFaceRestorer(Restorer):
+    """A blind-face method on aligned 512x512 faces, run in the releases' [-1, 1] convention:
+    ``restore`` checks the size, maps to [-1, 1], calls :meth:`restore_faces` and maps back."""
+
     task, sf = "face", 1
 
     @abc.abstractmethod
-    def forward(self, x11: torch.Tensor) -> torch.Tensor:
-        """[-1, 1] in, [-1, 1] out (the released inference's convention); each method calls its network."""
+    def restore_faces(self, x11: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """(B, 3, 512, 512) in [-1, 1] on the method's device -> the same shape in [-1, 1]."""
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):
         if lq.shape[-2:] != (512, 512):
             raise ResShiftError(f"{self.name}: expects aligned 512x512 faces, got {tuple(lq.shape[-2:])}")
+        out = self.restore_faces(lq.to(self.device) * 2 - 1, generator)
+        return ((out.clamp(-1, 1) + 1) / 2).float()
+
+
+class SpandrelFaceRestorer(AlignedFaceRestorer, SpandrelRestorer):
+    """A face network read by spandrel; its internal noise (GFPGAN's decoder) is seeded per call."""
+
+    @abc.abstractmethod
+    def forward(self, x11: torch.Tensor) -> torch.Tensor:
+        """[-1, 1] in, [-1, 1] out (the released inference's convention); each method calls its network."""
+
+    def restore_faces(self, x11, generator):
         seed = int(torch.randint(2 ** 31 - 1, (1,), generator=generator)) if generator is not None else 0
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):                  # network-internal noise, seeded per call
             torch.manual_seed(seed)
-            out = self.forward(lq.to(self.device) * 2 - 1)
-        return ((out.clamp(-1, 1) + 1) / 2).float()
+            return self.forward(x11)
 
 
 @register

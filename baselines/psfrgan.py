@@ -23,7 +23,8 @@ from torch import nn
 from resshift.errors import ResShiftError
 from resshift.weights import load_checkpoint, read_state_dict
 
-from .base import Restorer, WeightFile, register
+from .base import WeightFile, register
+from .face import AlignedFaceRestorer
 
 RELEASE = "https://github.com/chaofengc/PSFRGAN/releases/download/v0.1.0/"
 PARSING_CLASSES = 19
@@ -183,8 +184,8 @@ def one_hot_parsing(logits: torch.Tensor) -> torch.Tensor:
 
 
 @register
-class PSFRGAN(Restorer):
-    name, task, label, sf = "psfrgan", "face", "PSFRGAN", 1
+class PSFRGAN(AlignedFaceRestorer):
+    name, label = "psfrgan", "PSFRGAN"
     licence = "CC BY-NC-SA 4.0"
     weights = (WeightFile("psfrgan_epoch15_net_G.pth", RELEASE + "psfrgan_epoch15_net_G.pth",
                           size="~184 MB (45.96 M fp32 parameters)"),
@@ -220,10 +221,5 @@ class PSFRGAN(Restorer):
         torch.save(ParseNet().state_dict(), parse)
         return cls(steps=steps, device=device, weights=str(gen), parse_net=str(parse))
 
-    @torch.no_grad()
-    def restore(self, lq, mask=None, generator=None):
-        if lq.shape[-2:] != (512, 512):
-            raise ResShiftError(f"{self.name}: expects aligned 512x512 faces, got {tuple(lq.shape[-2:])}")
-        x = lq.to(self.device) * 2 - 1
-        parsing = one_hot_parsing(self.parser(x)[0])
-        return ((self.generator(x, parsing).clamp(-1, 1) + 1) / 2).float()
+    def restore_faces(self, x11, generator):
+        return self.generator(x11, one_hot_parsing(self.parser(x11)[0]))

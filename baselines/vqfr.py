@@ -20,9 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resshift.errors import ResShiftError
-
 from .base import SingleNetworkRestorer, WeightFile, register
+from .face import AlignedFaceRestorer
 
 V2_CONFIG = dict(base_channels=64, channel_multipliers=(1, 2, 2, 4, 4, 8), num_blocks=2, code_dim=256, num_code=1024,
                  inpfeat_dim=32, deformable_groups=4, latent_size=16)
@@ -227,8 +226,8 @@ class VQFRv2Net(nn.Module):
 
 
 @register
-class VQFR(SingleNetworkRestorer):
-    name, task, label, sf = "vqfr", "face", "VQFR", 1
+class VQFR(AlignedFaceRestorer, SingleNetworkRestorer):
+    name, label = "vqfr", "VQFR"
     licence = "Apache-2.0 (Tencent ARC release; third-party parts under their own licences)"
     weights = (WeightFile("VQFR_v2.pth", "https://github.com/TencentARC/VQFR/releases/download/v2.0.0/VQFR_v2.pth",
                           size="~334 MB (83.49 M fp32 parameters)"),)
@@ -238,9 +237,5 @@ class VQFR(SingleNetworkRestorer):
     def build_network(cls, options):
         return VQFRv2Net(**dict(V2_CONFIG, **options.get("config", {})))
 
-    @torch.no_grad()
-    def restore(self, lq, mask=None, generator=None):
-        if lq.shape[-2:] != (512, 512):
-            raise ResShiftError(f"{self.name}: expects aligned 512x512 faces, got {tuple(lq.shape[-2:])}")
-        out = self.net(lq.to(self.device) * 2 - 1, fidelity_ratio=float(self.options.get("fidelity", 0.0)))
-        return ((out.clamp(-1, 1) + 1) / 2).float()
+    def restore_faces(self, x11, generator):
+        return self.net(x11, fidelity_ratio=float(self.options.get("fidelity", 0.0)))
