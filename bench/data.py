@@ -15,7 +15,6 @@ import io
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ import yaml
 from PIL import Image
 
 from resshift.errors import ResShiftError
+from resshift.files import write_bytes_atomic
 from resshift.sampling import seed_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -205,16 +205,7 @@ def png_bytes(arr: np.ndarray) -> bytes:
 
 
 def _write_atomic(data: bytes, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_bytes_atomic(data, path)
 
 
 def _build_one(args) -> dict:

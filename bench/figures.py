@@ -11,14 +11,13 @@ Every function checks its inputs and raises one clear :class:`ResShiftError` whe
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import textwrap
 from pathlib import Path
 
 import numpy as np
 
 from resshift.errors import ResShiftError
+from resshift.files import atomic_path
 
 
 def _pyplot():
@@ -37,14 +36,8 @@ def save(fig, out: str | Path) -> list[Path]:
     paths = []
     for ext, kwargs in (("png", {"dpi": 150}), ("pdf", {})):
         target = out.with_suffix(f".{ext}")
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        os.close(fd)
-        try:
+        with atomic_path(target) as tmp:
             fig.savefig(tmp, format=ext, bbox_inches="tight", **kwargs)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         paths.append(target)
     _pyplot().close(fig)
     return paths

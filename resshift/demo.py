@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import build_model, load_config
+from .files import atomic_path
 from .imageio import write_image, write_text
 
 TRAIN_IMAGES = ("astronaut", "coffee", "rocket", "hubble_deep_field", "motorcycle", "grace_hopper")
@@ -136,10 +136,8 @@ def train_tiny(out_dir: Path, iterations: int, batch_size: int, crop: int, seed:
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / "tiny_demo.pth"
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".tiny_demo.", suffix=".pth")
-    os.close(fd)
-    torch.save({"state_dict": net.state_dict(), "config": cfg, "iterations": iterations, "seed": seed}, tmp)
-    os.replace(tmp, ckpt)
+    with atomic_path(ckpt) as tmp:
+        torch.save({"state_dict": net.state_dict(), "config": cfg, "iterations": iterations, "seed": seed}, tmp)
     return ckpt, losses
 
 

@@ -29,7 +29,6 @@ import csv
 import math
 import os
 import random
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,6 +37,7 @@ import torch
 
 from .config import build_model, load_config
 from .errors import ResShiftError
+from .files import atomic_path
 from .sampling import seed_for
 
 NONFINITE_LIMIT = 5
@@ -172,16 +172,8 @@ def _set_rng_state(state: dict) -> None:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def load_training_checkpoint(path: Path, cfg: dict) -> dict:

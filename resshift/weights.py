@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Mapping
 import torch
 
 from .errors import ResShiftError
+from .files import atomic_path, temp_beside
 
 RELEASE_URL = "https://github.com/zsyOAOA/ResShift/releases/download/v2.0/"
 
@@ -87,10 +87,8 @@ def recorded_sha256(root: Path | None = None) -> dict[str, str]:
 def _record_sha256(root: Path, filename: str, digest: str) -> None:
     table = recorded_sha256(root)
     table[filename] = digest
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".sha256.", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(table, f, indent=2, sort_keys=True)
-    os.replace(tmp, _recorded_path(root))
+    with atomic_path(_recorded_path(root)) as tmp:
+        tmp.write_text(json.dumps(table, indent=2, sort_keys=True))
 
 
 def _expected_sha256(ckpt: Checkpoint, root: Path) -> str:
@@ -107,10 +105,10 @@ def download(url: str, dest: Path, progress: bool = True, timeout: float = 30.0)
     from tqdm.auto import tqdm
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = str(temp_beside(dest))
     h = hashlib.sha256()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp, os.fdopen(fd, "wb") as out:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as out:
             total = int(resp.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
                 for block in iter(lambda: resp.read(1 << 20), b""):
@@ -254,9 +252,7 @@ def import_file(src: Path, name: str, root: Path | None = None) -> Path:
     root = root or cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     dest = root / ckpt.filename
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{ckpt.filename}.", suffix=".part")
-    os.close(fd)
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
     _record_sha256(root, ckpt.filename, sha256_of(dest))
     return dest

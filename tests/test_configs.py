@@ -17,14 +17,14 @@ AE = {"faceir": "vq_f8_face"}
 
 
 @pytest.mark.parametrize("name", RELEASED)
-def test_released_configs(name, reference):
+def test_released_configs(name, official_state_dicts):
     cfg = load_config(name)
     steps, mnl, mse, lp, batch, iters = TABLE[name]
     d = cfg["diffusion"]
     assert (d["steps"], d["min_noise_level"], d["kappa"], d["p"], d["etas_end"]) == (steps, mnl, 2.0, 0.3, 0.99)
     assert (cfg["loss"]["mse"], cfg["loss"]["lpips_vgg"]) == (mse, lp)
     assert (cfg["train"]["batch_size"], cfg["train"]["iterations"]) == (batch, iters)
-    root = reference / "official-state-dicts"
+    root = official_state_dicts
     assert cfg["unet"]["params"] == yaml.safe_load((root / f"{PARAMS[name]}.params.yaml").read_text())
     assert cfg["autoencoder"]["params"] == yaml.safe_load((root / f"{AE.get(name, 'vq_f4')}.params.yaml").read_text())
     assert cfg["checkpoint"] in W.CHECKPOINTS and cfg["autoencoder"]["checkpoint"] in W.CHECKPOINTS

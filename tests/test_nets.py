@@ -20,9 +20,9 @@ def _listing(path):
 
 
 @pytest.mark.parametrize("name", list(NETWORKS))
-def test_state_dict_matches_official_listing(name, reference):
+def test_state_dict_matches_official_listing(name, official_state_dicts):
     cls, count = NETWORKS[name]
-    root = reference / "official-state-dicts"
+    root = official_state_dicts
     params = yaml.safe_load((root / f"{name}.params.yaml").read_text())
     net = cls(**params)
     expected = _listing(root / f"{name}.tsv")
@@ -72,8 +72,8 @@ def test_vq_reproduces_release_outputs(release_outputs):
     torch.testing.assert_close(rec, ref["rec"], rtol=0, atol=1e-5)
 
 
-def test_sr_unet_accepts_any_multiple_of_64(reference):
-    params = yaml.safe_load((reference / "official-state-dicts" / "unet_realsr_v3.params.yaml").read_text())
+def test_sr_unet_accepts_any_multiple_of_64(official_state_dicts):
+    params = yaml.safe_load((official_state_dicts / "unet_realsr_v3.params.yaml").read_text())
     net = UNetSwin(**params).eval()
     assert net.size_multiple == 64
     x = torch.randn(1, 3, 64, 128)                 # not the 64x64 training size
@@ -84,8 +84,8 @@ def test_sr_unet_accepts_any_multiple_of_64(reference):
         net(torch.randn(1, 3, 64, 96), torch.tensor([0]), lq=torch.randn(1, 3, 64, 96))
 
 
-def test_inpaint_and_face_conditioning(reference):
-    root = reference / "official-state-dicts"
+def test_inpaint_and_face_conditioning(official_state_dicts):
+    root = official_state_dicts
     small = dict(model_channels=32, swin_embed_dim=32, num_head_channels=16, channel_mult=[1, 2],
                  num_res_blocks=[1, 1], attention_resolutions=[16], window_size=4, image_size=16)
     p = {**yaml.safe_load((root / "unet_inpaint.params.yaml").read_text()), **small, "lq_size": 64}
