@@ -10,13 +10,13 @@ from pathlib import Path
 import torch
 
 from resshift.errors import ResShiftError
+from resshift.progress import progress_bar
 
 
 def run_method(method: str, data_dir: str | Path, out_dir: str | Path, *, steps: int | None = None,
                device: str = "cpu", seed: int = 0, options: dict | None = None, limit: int | None = None,
                progress: bool = True, models: str | Path = "results/models") -> Path:
     """``method`` is a registry name, or ``NAME@RUN`` for a run trained under ``models``."""
-    from tqdm.auto import tqdm
 
     from resshift.imageio import list_images, read_image, read_mask, write_image, write_text
     from resshift.sampling import seed_for
@@ -33,7 +33,7 @@ def run_method(method: str, data_dir: str | Path, out_dir: str | Path, *, steps:
         raise ResShiftError(f"{data_dir}: {method} inpaints and needs mask/ beside lq/")
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    for path in tqdm(files, desc=f"{method} on {data_dir.name}", disable=not progress):
+    for path in progress_bar(files, desc=f"{method} on {data_dir.name}", show=progress):
         lq = read_image(path)[0][None]
         mask = None
         if restorer.task == "inpaint":

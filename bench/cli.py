@@ -61,6 +61,9 @@ def _metrics(args) -> int:
     from .metrics import evaluate
 
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
+    if not args.out:
+        pred = Path(args.pred).resolve()
+        args.out = str(Path(args.results) / "metrics" / pred.parent.name / f"{pred.name}.csv")
     reference = None
     if args.fid_ref:
         from .metrics import reference_statistics
@@ -280,23 +283,26 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--pred", required=True, help="restored images")
     m.add_argument("--ref", help="reference (GT) images, matched by file stem")
     m.add_argument("--metrics", default="psnr,ssim", help="comma-separated metric names")
-    m.add_argument("--out", required=True, help="CSV (one row per image); notes in OUT.json")
+    m.add_argument("--results", default="results", help="results folder (default: results/ here)")
+    m.add_argument("--out", help="CSV (one row per image; notes in OUT.json); default "
+                   "RESULTS/metrics/<dataset>/<method>-<steps>.csv from --pred's last two folder names")
     m.add_argument("--device", default="cuda" if _cuda() else "cpu")
     m.add_argument("--batch-size", type=int, default=16)
     m.add_argument("--fid-stats", help="reference statistics for fid_f (resshift-bench fid-stats)")
     m.add_argument("--fid-ref", help="reference folder for fid_f (e.g. FFHQ); statistics are cached")
     m.set_defaults(func=_metrics)
 
-    d = sub.add_parser("data", help="build test sets from datasets/<name>.yaml recipes")
+    d = sub.add_parser("data", help="build test sets from bench/datasets/<name>.yaml recipes")
     dsub = d.add_subparsers(dest="action", required=True)
     b = dsub.add_parser("build", help="build one test set (gt/, lq/, mask/, manifest.csv)")
-    b.add_argument("recipe", help="recipe name (datasets/<name>.yaml) or path")
+    b.add_argument("recipe", help="recipe name (bench/datasets/<name>.yaml) or path")
     b.add_argument("--source", help="folder of source images (external sets)")
     b.add_argument("--prebuilt", help="folder of a prebuilt set to validate and use as is (e.g. the authors')")
-    b.add_argument("--out", help="output folder (default results/data/<name>)")
+    b.add_argument("--results", default="results", help="results folder (default: results/ here)")
+    b.add_argument("--out", help="output folder (default RESULTS/data/<name>)")
     b.add_argument("--limit", type=int, help="only the first N samples (same bytes as in a full build)")
     b.add_argument("--workers", type=int, default=1)
-    b.add_argument("--write-checksums", action="store_true", help="(maintainers) write datasets/checksums/<name>.sha256")
+    b.add_argument("--write-checksums", action="store_true", help="(maintainers) write bench/datasets/checksums/<name>.sha256")
     b.set_defaults(func=_data_build)
     dsub.add_parser("list", help="list the recipes").set_defaults(func=_data_list)
 

@@ -1,4 +1,4 @@
-"""Test sets from recipes (``datasets/<name>.yaml``): selection, synthesis, manifest, checksums.
+"""Test sets from recipes (``bench/datasets/<name>.yaml``): selection, synthesis, manifest, checksums.
 
 A recipe names its source (images that ship inside packages, or a folder the user supplies),
 a seeded selection rule on file names, the GT transform, the degradation or masks, and the
@@ -24,9 +24,9 @@ from PIL import Image
 from resshift.errors import ResShiftError
 from resshift.files import write_bytes_atomic
 from resshift.sampling import seed_for
+from resshift.progress import progress_bar
 
-ROOT = Path(__file__).resolve().parents[1]
-RECIPES = ROOT / "datasets"
+RECIPES = Path(__file__).resolve().parent / "datasets"     # shipped inside the package
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 KINDS = ("sr", "inpaint", "face", "folder")
 
@@ -267,10 +267,9 @@ def file_checksums(out: Path) -> dict[str, str]:
 def build(recipe: dict | str, *, source: str | None = None, out: str | os.PathLike | None = None,
           limit: int | None = None, workers: int = 1, progress: bool = True, log=print) -> Path:
     """Build a test set; returns its folder. A complete, matching earlier build is left as is."""
-    from tqdm.auto import tqdm
 
     recipe = load_recipe(recipe) if isinstance(recipe, (str, os.PathLike)) else recipe
-    out = Path(out or ROOT / "results" / "data" / recipe["name"])
+    out = Path(out or Path("results") / "data" / recipe["name"])
     candidates = check_source(recipe, source)
     chosen = select(recipe, candidates)
     rows = plan(recipe, chosen)
@@ -289,7 +288,7 @@ def build(recipe: dict | str, *, source: str | None = None, out: str | os.PathLi
     done.unlink(missing_ok=True)
     jobs = [(recipe, row, out) for row in rows]
     results = []
-    bar = tqdm(total=len(jobs), desc=f"building {recipe['name']}", unit="sample", disable=not progress)
+    bar = progress_bar(total=len(jobs), desc=f"building {recipe['name']}", unit="sample", show=progress)
     if workers > 1:
         import multiprocessing as mp
 
@@ -314,7 +313,7 @@ def build(recipe: dict | str, *, source: str | None = None, out: str | os.PathLi
         if bad:
             raise ResShiftError(f"{out}: {len(bad)} rebuilt file(s) differ from {expected} (first: {bad[0]}); "
                                 "check the pinned basicsr/opencv/Pillow versions")
-        log(f"{out}: all {len(got)} files match {expected.relative_to(ROOT)}")
+        log(f"{out}: all {len(got)} files match {expected.name}")
     _write_atomic(json.dumps(stamp, indent=2).encode(), done)
     return out
 
@@ -333,7 +332,7 @@ def _write_manifest(out: Path, results: list[dict]) -> None:
 
 
 def write_checksums(recipe: dict | str, out: Path) -> Path:
-    """Commit-ready ``datasets/checksums/<name>.sha256`` from a built set."""
+    """Commit-ready ``bench/datasets/checksums/<name>.sha256`` from a built set."""
     recipe = load_recipe(recipe) if isinstance(recipe, str) else recipe
     path = checksums_path(recipe)
     lines = [f"{digest}  {name}" for name, digest in sorted(file_checksums(out).items())]
@@ -348,7 +347,7 @@ def import_prebuilt(recipe: dict | str, folder: str | os.PathLike, out: str | os
     spec = recipe.get("prebuilt")
     if not spec:
         raise ResShiftError(f"recipe {recipe['name']} has no prebuilt form; build it with --source")
-    folder, out = Path(folder), Path(out or ROOT / "results" / "data" / recipe["name"])
+    folder, out = Path(folder), Path(out or Path("results") / "data" / recipe["name"])
     hint = f"expected {spec['description']} from {spec['url']}"
     stems = {}
     for part in spec["parts"]:
@@ -387,6 +386,8 @@ def import_prebuilt(recipe: dict | str, folder: str | os.PathLike, out: str | os
 
 def main_build(args) -> int:
     log = lambda m: print(m, file=sys.stderr if m.startswith("warning") else sys.stdout)  # noqa: E731
+    name = load_recipe(args.recipe)["name"]
+    args.out = args.out or str(Path(args.results) / "data" / name)
     if args.prebuilt:
         print(import_prebuilt(args.recipe, args.prebuilt, args.out, log=log))
         return 0

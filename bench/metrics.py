@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from resshift.errors import ResShiftError
 
 from . import weights as W
+from resshift.progress import progress_bar
 
 
 @dataclass
@@ -156,12 +157,11 @@ def inception(device, weights_path=None):
 def features(paths, extractor: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 32, device="cpu",
              progress: bool = False) -> torch.Tensor:
     """(N, D) features of image files through ``extractor`` (uint8 (B, 3, H, W) -> (B, D))."""
-    from tqdm.auto import tqdm
 
     from resshift.imageio import read_image
 
     out = []
-    for i in tqdm(range(0, len(paths), batch_size), desc="features", disable=not progress):
+    for i in progress_bar(range(0, len(paths), batch_size), desc="features", show=progress):
         imgs = [read_image(p)[0] for p in paths[i:i + batch_size]]
         sizes = {tuple(x.shape) for x in imgs}
         if len(sizes) != 1:
@@ -383,8 +383,6 @@ def evaluate(pred_dir, ref_dir=None, names=("psnr", "ssim"), *, device="cpu", ba
     """
     from collections import defaultdict
 
-    from tqdm.auto import tqdm
-
     from resshift.imageio import read_image
 
     device = torch.device(device)
@@ -408,7 +406,7 @@ def evaluate(pred_dir, ref_dir=None, names=("psnr", "ssim"), *, device="cpu", ba
             rows[stem].setdefault(m.name, None) if not m.set_level else None
     groups: dict = defaultdict(list)
     if scorers:
-        bar = tqdm(total=len(pairs), desc="metrics", unit="image", disable=not progress)
+        bar = progress_bar(total=len(pairs), desc="metrics", unit="image", show=progress)
         for stem, p, r in pairs:
             pred = read_image(p)[0]
             groups[tuple(pred.shape)].append((stem, pred, None if r is None else read_image(r)[0]))

@@ -23,6 +23,8 @@ import yaml
 
 from resshift.errors import ResShiftError
 
+from .data import RECIPES
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SET_METRICS = ("fid_g", "fid_f")
@@ -159,7 +161,8 @@ def reproduction(results: Path, method: str, datasets: list[str]) -> str | None:
         if not build.is_file():
             return f"dataset {ds} not built"
         info = json.loads(build.read_text())
-        recipe = yaml.safe_load((ROOT / "datasets" / f"{ds}.yaml").read_text()) if (ROOT / "datasets" / f"{ds}.yaml").is_file() else {}
+        path = RECIPES / f"{ds}.yaml"
+        recipe = yaml.safe_load(path.read_text()) if path.is_file() else {}
         if recipe.get("kind") != "folder" and "prebuilt" not in info:
             return f"our own draws of {ds} (use the authors' prebuilt set to reproduce)"
     return None

@@ -6,15 +6,14 @@ import sys
 from pathlib import Path
 
 from .errors import ResShiftError, run_cli
+from .progress import write
 
 
 def _restore(args) -> int:
     from .restore import restore
 
     def report_error(msg: str) -> None:
-        from tqdm.auto import tqdm
-
-        tqdm.write(f"resshift: error: {msg}", file=sys.stderr)      # keeps the progress bar intact
+        write(f"resshift: error: {msg}", file=sys.stderr)      # keeps the progress bar intact
 
     report = restore(args.input, args.task, version=args.version, config=args.config, checkpoint=args.checkpoint,
                      autoencoder=args.autoencoder, masks=args.mask, steps=args.steps, tile=args.tile,
@@ -71,7 +70,10 @@ def _demo(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .config import TASKS
 
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="resshift", description=__doc__)
+    p.add_argument("--version", action="version", version=f"resshift {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("restore", help="restore an image or a folder of images",
@@ -80,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "alpha is resized like the image and kept; 16-bit inputs give 16-bit PNGs; "
                        "the EXIF orientation is applied.")
     r.add_argument("-i", "--input", required=True, help="image file or folder")
-    r.add_argument("-o", "--output", required=True, help="output folder (PNGs named by input stem)")
+    r.add_argument("-o", "--output", default="results/restored",
+                   help="output folder (PNGs named by input stem; default results/restored here)")
     r.add_argument("--task", choices=TASKS, default=None, help="default: realsr, or the --config's task")
     r.add_argument("--version", choices=["v1", "v2", "v3"], default=None, help="realsr release")
     r.add_argument("--config", default=None, help="configuration name or YAML (instead of --task)")

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from .config import build_model, load_config
 from .files import atomic_path
 from .imageio import write_image, write_text
+from .progress import progress_bar
 
 TRAIN_IMAGES = ("astronaut", "coffee", "rocket", "hubble_deep_field", "motorcycle", "grace_hopper")
 TEST_IMAGES = ("chelsea",)
@@ -97,7 +98,6 @@ def random_crops(images: list[torch.Tensor], n: int, size: int, gen: torch.Gener
 def train_tiny(out_dir: Path, iterations: int, batch_size: int, crop: int, seed: int,
                progress: bool = True) -> tuple[Path, list[float]]:
     """Train the ``tiny`` configuration (Eq. 10) on packaged images; returns the checkpoint."""
-    from tqdm.auto import tqdm
 
     cfg = load_config("tiny")
     torch.manual_seed(seed)
@@ -117,7 +117,7 @@ def train_tiny(out_dir: Path, iterations: int, batch_size: int, crop: int, seed:
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
     losses = []
-    bar = tqdm(range(iterations), desc="demo training", disable=not progress)
+    bar = progress_bar(range(iterations), desc="demo training", show=progress)
     for _ in bar:
         hq = random_crops(images, batch_size, crop, gen)
         lq = bicubic_down(hq, diffusion.sf)

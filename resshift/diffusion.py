@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .schedule import ResShiftSchedule
+from .progress import progress_bar
 
 __all__ = ["ChainSpace", "ResShiftDiffusion", "randn"]
 
@@ -163,8 +164,7 @@ class ResShiftDiffusion(ChainSpace):
         x = self.prior_sample(y, noise=noise, generator=generator)
         steps = list(range(self.num_timesteps))[::-1]
         if progress:
-            from tqdm.auto import tqdm
-            steps = tqdm(steps, desc="sampling", leave=False)
+            steps = progress_bar(steps, desc="sampling", leave=False)
         for i in steps:
             t = torch.full((y.shape[0],), i, device=y.device, dtype=torch.long)
             with torch.no_grad():

@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 
 from .diffusion import ChainSpace, randn
+from .progress import progress_bar
 
 
 class EpsDiffusion(ChainSpace):
@@ -76,9 +77,8 @@ class EpsDiffusion(ChainSpace):
         sched.set_timesteps(steps or self.sample_steps)
         ts = sched.timesteps
         if progress:
-            from tqdm.auto import tqdm
 
-            ts = tqdm(ts, desc="DDIM", leave=False)
+            ts = progress_bar(ts, desc="DDIM", leave=False)
         for t in ts:
             eps = eps_fn(x, torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long))
             var_noise = randn(x, generator) if self.eta > 0 else None

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from .config import ResShiftModel, build_model, config_for, load_config
 from .errors import ResShiftError
 from .imageio import ImageInfo, check_writable, image_size, list_images, read_image, read_mask, write_image, write_text
-from .sampling import NOISE_BLOCK, NoiseField, min_side, pad_to_multiple, passes, sample
+from .sampling import NOISE_BLOCK, NoiseField, pad_to_multiple, passes, sample
+from .progress import progress_bar
 
 FACE_SIZE = 512
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -195,10 +196,6 @@ def _prepare(job: _Job, model: ResShiftModel) -> None:
                 job.info.alpha = F.interpolate(job.info.alpha[None], size=(FACE_SIZE, FACE_SIZE),
                                                mode="bilinear", antialias=True, align_corners=False)[0]
             job.size = (FACE_SIZE, FACE_SIZE)
-    low = min_side(model)
-    if min(job.image.shape[-2:]) < low:
-        raise ResShiftError(f"{name}: image is {w}x{h}, smaller than model {model.config['name']} takes "
-                            f"(each side at least {low} px); upscale it or use another model")
 
 
 def _micro_batch(device: torch.device, n: int) -> int:
@@ -243,7 +240,6 @@ def _mask_lookup(masks, files: list[Path]):
 
 def _restore_files(images, masks, output, *, model, device, precision, seed, tile, overlap, tile_norm,
                    batch_size, progress, on_error=None) -> RestoreReport:
-    from tqdm.auto import tqdm
 
     from . import __version__
 
@@ -275,7 +271,7 @@ def _restore_files(images, masks, output, *, model, device, precision, seed, til
         jobs.append(job)
 
     records = []
-    bar = tqdm(total=len(jobs), desc="restoring", unit="image", disable=not progress)
+    bar = progress_bar(total=len(jobs), desc="restoring", unit="image", show=progress)
     for batch in _batches(jobs, batch_size):
         ready = []
         for job in batch:                              # read pixels; a bad file only drops itself
@@ -295,8 +291,8 @@ def _restore_files(images, masks, output, *, model, device, precision, seed, til
             m = model.size_multiple
             chunks = -(-len(group) // _micro_batch(device, len(group)))
             total = passes(model, h + (-h) % m, w + (-w) % m, tile, overlap) * chunks
-            inner = tqdm(total=total, desc="  tiles x steps", unit="pass", leave=False,
-                         disable=not progress or total <= (model.steps + 2) * chunks)
+            inner = progress_bar(total=total, desc="  tiles x steps", unit="pass", leave=False,
+                                 show=progress and total > (model.steps + 2) * chunks)
             outs = _run_batch(group, model, device, precision, seed, tile, overlap, tile_norm, inner.update)
             inner.close()
             seconds = (time.time() - t0) / len(group)

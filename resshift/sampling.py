@@ -31,20 +31,22 @@ NOISE_BLOCK = 64          # side of one independently seeded noise block, in cha
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """Reflect-pad (B, C, H, W) on the bottom/right to multiples of ``multiple``.
 
-    Falls back to replicate padding where the image is too small to reflect (callers that
-    take user images check :func:`min_side` first).
+    The release pads by one reflection; an image smaller than the padding it needs (any side under
+    ``multiple / 2``) is reflected again and again, and a side of one pixel is replicated, so every
+    size can be restored (the crop back removes the padding).
     """
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x, (h, w)
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
-
-
-def min_side(model: ResShiftModel) -> int:
-    """Smallest LQ side the model takes: reflect padding to its multiple m needs a side > m / 2."""
-    return model.size_multiple // 2 + 1
+    while ph > 0 or pw > 0:
+        sh, sw = x.shape[-2:]
+        step_h = ph if sh > 1 else 0
+        step_w = pw if sw > 1 else 0
+        step_h, step_w = min(step_h, sh - 1), min(step_w, sw - 1)
+        if step_h == 0 and step_w == 0:                       # a one-pixel side: nothing to reflect
+            return F.pad(x, (0, pw, 0, ph), mode="replicate"), (h, w)
+        x = F.pad(x, (0, step_w, 0, step_h), mode="reflect")
+        ph, pw = ph - step_h, pw - step_w
+    return x, (h, w)
 
 
 def seed_for(seed: int, *parts: object) -> int:

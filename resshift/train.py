@@ -39,6 +39,7 @@ from .config import build_model, load_config
 from .errors import ResShiftError
 from .files import atomic_path
 from .sampling import seed_for
+from .progress import progress_bar
 
 NONFINITE_LIMIT = 5
 VGG16 = {"file": "vgg16-397923af.pth", "url": "https://download.pytorch.org/models/vgg16-397923af.pth",
@@ -201,7 +202,6 @@ def _tensorboard(out: Path):
 def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = None, resume: bool = False,
           device: str = "cpu", progress: bool = True, log=print) -> Path:
     """Train; returns the path of the last checkpoint."""
-    from tqdm.auto import tqdm
 
     from .data.sources import TrainingBatches
 
@@ -322,7 +322,7 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
     val_path = out / "validation.csv"
     if val_every and (start == 0 or not val_path.is_file()):
         val_path.write_text("iteration,psnr_y,lpips\n")
-    bar = tqdm(loader, initial=start, total=stop_at, desc=f"training {cfg['name']}", disable=not progress)
+    bar = progress_bar(loader, initial=start, total=stop_at, desc=f"training {cfg['name']}", show=progress)
     chain_shape = None
     t0 = time.time()
     for it, item in zip(range(start, stop_at), bar):

@@ -20,6 +20,7 @@ import torch
 
 from .errors import ResShiftError
 from .files import atomic_path, temp_beside
+from .progress import progress_bar
 
 RELEASE_URL = "https://github.com/zsyOAOA/ResShift/releases/download/v2.0/"
 
@@ -102,15 +103,13 @@ def missing_message(ckpt: Checkpoint, root: Path, reason: str = "not in the cach
 
 def download(url: str, dest: Path, progress: bool = True, timeout: float = 30.0) -> str:
     """Download ``url`` to ``dest`` atomically (temp file, then rename); returns its sha256."""
-    from tqdm.auto import tqdm
-
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = str(temp_beside(dest))
     h = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as out:
             total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
+            with progress_bar(total=total, unit="B", unit_scale=True, desc=dest.name, show=progress) as bar:
                 for block in iter(lambda: resp.read(1 << 20), b""):
                     out.write(block)
                     h.update(block)

@@ -18,23 +18,45 @@ def _pins(lines):
     return out
 
 
+def _requirements(items):
+    from packaging.requirements import Requirement
+
+    return {Requirement(s).name.lower().replace("_", "-"): Requirement(s) for s in items}
+
+
 def test_pins_agree_everywhere():
+    """requirements.txt and environment.yml pin the same versions; each pin lies in pyproject's
+    range; constraints.txt (the lock) holds every pin; every package pyproject names is pinned."""
     req = _pins((ROOT / "requirements.txt").read_text().splitlines())
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    proj = _pins(project["dependencies"] + project["optional-dependencies"]["test"])
+    extras = project["optional-dependencies"]
+    ranges = _requirements(project["dependencies"] + [d for name, deps in extras.items() if name != "all"
+                                                      for d in deps])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     conda = _pins(pip_section)
-    assert proj["torch"] == conda["torch"] == "==2.14.1"
-    assert proj["torchvision"] == conda["torchvision"] == "==0.29.1"
+    assert conda["torch"] == "==2.14.1" and conda["torchvision"] == "==0.29.1"
     for name, pin in req.items():
-        assert proj.get(name) == pin, name
         assert conda.get(name) == pin, name
+    assert set(ranges) - {"torch", "torchvision"} == set(req), set(ranges) ^ set(req)
+    for name, pin in req.items():
+        if pin.startswith("=="):
+            assert ranges[name].specifier.contains(pin[2:], prereleases=True), (name, pin, str(ranges[name]))
+    assert ranges["torch"].specifier.contains("2.14.1") and ranges["torchvision"].specifier.contains("0.29.1")
     assert req["basicsr"] == "==1.4.2" and req["setuptools"] == "<81" and req["snakemake"].startswith("==9.")
     constraints = _pins((ROOT / "constraints.txt").read_text().splitlines())
     for name, pin in req.items():
         if pin.startswith("=="):
             assert constraints.get(name) == pin, name
+    assert set(extras["all"]) == {"resshift-bench[metrics,baselines,workflow]"}
+
+
+def test_python_range_matches_the_pins():
+    """numpy 2.4 (pinned) supports Python 3.11 and newer: requires-python says the same."""
+    from packaging.specifiers import SpecifierSet
+
+    spec = SpecifierSet(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"])
+    assert "3.11" in spec and "3.10" not in spec
 
 
 def test_readme_holds_the_two_commands_and_ci_runs_the_test_one():
@@ -50,7 +72,7 @@ def test_readme_holds_the_two_commands_and_ci_runs_the_test_one():
 
 
 def test_layout():
-    for path in ["resshift", "baselines", "bench", "datasets", "workflow/rules", "workflow/schemas", "config",
+    for path in ["resshift", "baselines", "bench", "bench/datasets", "workflow/rules", "workflow/schemas", "config",
                  "tests", "Snakefile", "environment.yml", "pyproject.toml", "config/config.yaml",
                  "profiles/slurm/config.yaml", "profiles/kubernetes/config.yaml", "profiles/default/config.yaml"]:
         assert (ROOT / path).exists(), path

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -167,7 +168,6 @@ def test_bad_inputs(tmp_path, tiny_tasks, capsys):
         (["-i", str(truncated), "-o", out, *realsr], "truncated.png: cannot be read as an image"),
         (["-i", str(text), "-o", out, *realsr], "notes.png: cannot be read as an image"),
         (["-i", str(empty), "-o", out, *realsr], "folder holds no images"),
-        (["-i", str(small), "-o", out, *inpaint, "--mask", str(small_mask)], "smaller than model"),
         (["-i", str(good), "-o", out, *inpaint, "--mask", str(wrong_size)], "mask is 20x20 but its image is 40x36"),
         (["-i", str(good), "-o", out, *inpaint, "--mask", str(gray_values)], "mask values must be 0/1 or 0/255"),
         (["-i", str(good), "-o", str(blocker / "sub"), *realsr], "output folder is not writable"),
@@ -180,6 +180,18 @@ def test_bad_inputs(tmp_path, tiny_tasks, capsys):
         rc, lines, err = _run_main(["restore", *args], capsys)
         assert rc == 2, (args, err)
         assert len(lines) == 1 and needle in lines[0], (needle, err)
+    zero = tmp_path / "zero.png"
+    zero.write_bytes(b"")
+    rc, lines, err = _run_main(["restore", "-i", str(zero), "-o", out, *realsr], capsys)
+    assert rc == 2 and len(lines) == 1 and "zero.png: cannot be read as an image" in lines[0], err
+    # Images smaller than the padding multiple are padded by repeated reflection and cropped back.
+    rc, lines, err = _run_main(["restore", "-i", str(small), "-o", out, *inpaint, "--mask", str(small_mask)], capsys)
+    assert rc == 0, err
+    assert Image.open(Path(out) / "small.png").size == (30, 4)
+    tiny_sr = _rgb(tmp_path / "tiny_sr.png", 12, 20)
+    rc, lines, err = _run_main(["restore", "-i", str(tiny_sr), "-o", out, *realsr], capsys)
+    assert rc == 0, err
+    assert Image.open(Path(out) / "tiny_sr.png").size == (80, 48)
     mask01 = _mask(tmp_path / "mask01.png", 36, 40, scale=1)               # 0/1 masks are fine too
     rc, lines, err = _run_main(["restore", "-i", str(good), "-o", out, *inpaint, "--mask", str(mask01)], capsys)
     assert rc == 0, err

@@ -19,7 +19,7 @@ HQ crops of ``crop`` px (random position, horizontal flip) are degraded by ``pip
 - ``face``: GFPGAN-style blind face degradation (paper Eq. 22 ranges), LQ the size of HQ;
 - ``inpaint``: a mixed mask (``kinds``, ``probs``; 1 = hole), LQ = HQ * (1 - mask);
 - ``realesrgan_first_order`` / ``face_test``: a test-set degradation with its recipe fields
-  (``datasets/*.yaml``), e.g. to train the demo on the demo_sr distribution.
+  (``bench/datasets/*.yaml``), e.g. to train the demo on the demo_sr distribution.
 """
 from __future__ import annotations
 

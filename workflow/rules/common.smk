@@ -1,6 +1,6 @@
 # Planning helpers shared by the rules: which test sets, trained runs, restorations, metric files
 # and timings each requested table needs. Planning reads configuration and specifications only
-# (bench/tables.yaml, datasets/*.yaml); source folders are checked when a job runs.
+# (bench/tables.yaml, bench/datasets/*.yaml); source folders are checked when a job runs.
 import functools
 import os
 import shlex
@@ -31,9 +31,9 @@ if workflow.local_exec and "cpu_slots" not in workflow.global_resources:
 
 
 def _recipe(name):
-    path = Path(workflow.main_snakefile).parent / "datasets" / f"{name}.yaml"
+    path = Path(workflow.main_snakefile).parent / "bench" / "datasets" / f"{name}.yaml"
     if not path.is_file():
-        raise WorkflowError(f"config: dataset {name!r} has no recipe datasets/{name}.yaml")
+        raise WorkflowError(f"config: dataset {name!r} has no recipe bench/datasets/{name}.yaml")
     return yaml.safe_load(path.read_text())
 
 

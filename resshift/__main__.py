@@ -1,0 +1,6 @@
+"""``python -m resshift``: the ``resshift`` command."""
+import sys
+
+from .cli import main
+
+sys.exit(main())
