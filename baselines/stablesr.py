@@ -3,7 +3,7 @@
 Needs: a checkout of https://github.com/IceClear/StableSR at commit ``STABLESR_COMMIT``, its
 environment (``workflow/envs/stablesr.yaml``; the interpreter is passed as ``python=``), a CUDA
 GPU, and the weights ``stablesr_000117.ckpt`` (6.48 GB) and ``vqgan_cfw_00011.ckpt`` (960 MB) from
-huggingface.co/Iceclear/StableSR. Protocol (PROTOCOL.md section 4): the release's
+huggingface.co/Iceclear/StableSR. Protocol (docs/protocol.md §4): the release's
 ``sr_val_ddpm_text_T_vqganfin_old.py`` resizes the 64x64 input to 512 (``--input_size 512``),
 samples with ``--ddpm_steps`` 4/15/50, ``--dec_w 0.5``, AdaIN colour fix; we resize its 512 output
 back to the x4 size (bicubic, antialiased). It cannot run on a machine without a GPU.

@@ -18,7 +18,7 @@ __all__ = ["ResShiftSchedule", "released_sqrt_etas", "paper_sqrt_etas"]
 
 def released_sqrt_etas(steps: int, kappa: float, p: float, min_noise_level: float,
                        etas_end: float = 0.99) -> np.ndarray:
-    """sqrt(eta_t) exactly as the released configs build it (PROTOCOL.md section 1).
+    """sqrt(eta_t) exactly as the released configs build it (docs/protocol.md §1).
 
     sqrt(eta_1) = min(min_noise_level / kappa, min_noise_level), sqrt(eta_T) = etas_end, and
     sqrt(eta_t) = sqrt(eta_1) * b0 ** beta_t with beta_t = ((t-1)/(T-1))**p * (T-1) (Eq. 14).

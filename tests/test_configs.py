@@ -6,7 +6,7 @@ from resshift.config import RELEASED, build_model, config_for, load_config
 from resshift.errors import ResShiftError
 from resshift import weights as W
 
-# PROTOCOL.md section 1: (T, min_noise_level, mse, lpips-vgg, batch, iterations)
+# docs/protocol.md §1: (T, min_noise_level, mse, lpips-vgg, batch, iterations)
 TABLE = {"v1": (15, 0.04, 1, 0, 64, 300_000), "v2": (15, 0.04, 1, 0, 64, 500_000),
          "v3": (4, 0.2, 1, 1, 96, 400_000), "bicsr": (4, 0.2, 1, 1, 96, 400_000),
          "inpaint_imagenet": (4, 0.2, 1, 10, 96, 400_000), "inpaint_face": (4, 0.2, 1, 10, 96, 400_000),

@@ -79,3 +79,37 @@ def test_layout():
     assert "/results/*" in (ROOT / ".gitignore").read_text()
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert set(scripts) == {"resshift", "resshift-bench"}
+
+
+def _schema_keys(node: dict, out: set) -> set:
+    for key, sub in (node.get("properties") or {}).items():
+        out.add(key)
+        if isinstance(sub, dict) and sub.get("type") == "object" and "properties" in sub:
+            _schema_keys(sub, out)
+    return out
+
+
+def test_config_readme_documents_every_key():
+    """config/README.md names every key the schema allows at the top level and in data/fid."""
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    readme = (ROOT / "config" / "README.md").read_text()
+    missing = sorted(k for k in _schema_keys(schema, set()) if f"`{k}`" not in readme)
+    assert not missing, missing
+    table_keys = schema["properties"]["tables"]["items"]["properties"]
+    assert all(f"`{k}`" in readme for k in table_keys), sorted(k for k in table_keys if f"`{k}`" not in readme)
+
+
+def test_nothing_points_outside_the_repository():
+    """Docs and code cite files inside the repository: no sibling folder, no file that is not here."""
+    outside = re.compile("|".join(["PROTOCOL" + r"\.md", "DESIGN" + r"\.md", r"\.\./" + "shared", "RESSHIFT_" + "SHARED"]))
+    hits = []
+    for folder in ("resshift", "bench", "baselines", "workflow", "tests", "benchmarks", "config", "docs", ".ci"):
+        for path in (ROOT / folder).rglob("*"):
+            if path.is_file() and path.suffix in (".py", ".md", ".yaml", ".smk", ".txt", "") and "fixtures" not in path.parts:
+                text = path.read_text(errors="ignore")
+                hits += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in outside.finditer(text)]
+    for name in ("README.md", "Makefile", "Snakefile"):
+        hits += [f"{name}: {m.group(0)}" for m in outside.finditer((ROOT / name).read_text())]
+    assert not hits, hits
+    for doc in ("docs/protocol.md", "docs/design.md", "config/README.md", "LICENSE", "CITATION.cff"):
+        assert (ROOT / doc).is_file(), doc

@@ -7,7 +7,7 @@ from resshift.schedule import ResShiftSchedule
 
 
 def test_protocol_example_v3():
-    """PROTOCOL.md section 1: T=4, p=0.3, kappa=2, min_noise_level=0.2."""
+    """docs/protocol.md §1: T=4, p=0.3, kappa=2, min_noise_level=0.2."""
     s = ResShiftSchedule(4, 2.0, 0.3, 0.2)
     np.testing.assert_allclose(s.sqrt_etas, [0.1, 0.52010, 0.76138, 0.99], atol=5e-6)
     np.testing.assert_allclose(s.etas, [0.01, 0.27050, 0.57970, 0.9801], atol=5e-6)

@@ -1,7 +1,7 @@
 """ResShift's denoiser: a UNet whose attention is shifted-window self-attention (paper Fig. 4).
 
 ``UNetSwin(**params)`` takes the parameter names of the released configurations
-(``shared/reference/official-state-dicts/*.params.yaml``) and produces their state-dict keys.
+(``tests/fixtures/official_state_dicts/*.params.yaml``) and produces their state-dict keys.
 The network predicts x_0 (Eq. 9) from the scaled state x_t, the timestep index (0..T-1)
 and the condition: the LQ image (SR: concatenated as is; inpainting: LQ and mask through a
 small strided-conv extractor; face restoration: the 512 LQ through a 3-stage extractor).
