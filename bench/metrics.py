@@ -502,6 +502,25 @@ def _lmd(device, align=None):
     return score
 
 
+def catalogue() -> str:
+    """Every metric with its direction, inputs, options, definition, weight files and whether it
+    runs offline here (``resshift-bench metrics --list``); reads no weights."""
+    lines = []
+    for m in METRICS.values():
+        files = W.for_metric(m.name)
+        missing = [w.file for w in files if not w.present()]
+        offline = ("yes (no weight files)" if not files else "yes (weights present)" if not missing else
+                   f"no: {', '.join(missing)} missing (resshift-bench weights fetch {m.name})")
+        lines += [f"{m.name}  ({'lower' if m.lower_better else 'higher'} is better; "
+                  f"{'one value per set' if m.set_level else 'per image'}; "
+                  f"{'needs reference images' if m.needs_ref else 'no reference'}"
+                  f"{'; option crop_border' if m.crop_border else ''})",
+                  f"    definition: {m.describe(0)}",
+                  f"    weights: {', '.join(str(w.path) for w in files) or 'none'}",
+                  f"    offline: {offline}"]
+    return "\n".join(lines)
+
+
 def score_pairs(metric: Metric, scorer, pred: torch.Tensor, ref: torch.Tensor | None) -> torch.Tensor:
     if metric.needs_ref and ref is None:
         raise ResShiftError(f"metric {metric.name} needs reference images (--ref)")
