@@ -180,3 +180,12 @@ def test_unknown_metric_names_and_set_keys_fail_at_planning(tmp_path, mistake, l
     assert out.returncode != 0
     assert line in (out.stdout + out.stderr).splitlines()
     assert "Job stats" not in out.stdout + out.stderr and not (tmp_path / "results").exists()
+
+
+def test_crop_border_reaches_every_metrics_job(tmp_path):
+    cfg = yaml.safe_load((FIXTURES / "ci.yaml").read_text())
+    cfg.update(results_dir=str(tmp_path / "results"), crop_border=4)
+    out = snakemake("-n", "-p", "--configfile", str(write_config(tmp_path / "crop.yaml", cfg)), workdir=tmp_path)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    jobs = [line for line in out.stdout.splitlines() if "resshift-bench metrics" in line]
+    assert len(jobs) == 3 and all("--crop-border 4 " in line for line in jobs)
