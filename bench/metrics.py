@@ -66,12 +66,12 @@ class Metric:
 
     def summary(self, values) -> dict:
         """{mean, n, excluded} of per-image values as the reference script averages them."""
-        vals = np.asarray([v for v in values if v is not None and v == v], np.float64)
+        vals = np.asarray([v for v in values if v is not None and not np.isnan(v)], np.float64)
         excluded = 0
         if self.exclude_below is not None:
             keep = vals >= self.exclude_below
             excluded, vals = int((~keep).sum()), vals[keep]
-        return {"mean": float(vals.mean()) if len(vals) else None, "n": int(len(vals)), "excluded": excluded,
+        return {"mean": float(vals.mean()) if len(vals) else None, "n": len(vals), "excluded": excluded,
                 "values": vals}
 
     def unavailable(self) -> str | None:
@@ -511,10 +511,10 @@ def catalogue() -> str:
         missing = [w.file for w in files if not w.present()]
         offline = ("yes (no weight files)" if not files else "yes (weights present)" if not missing else
                    f"no: {', '.join(missing)} missing (resshift-bench weights fetch {m.name})")
-        lines += [f"{m.name}  ({'lower' if m.lower_better else 'higher'} is better; "
-                  f"{'one value per set' if m.set_level else 'per image'}; "
-                  f"{'needs reference images' if m.needs_ref else 'no reference'}"
-                  f"{'; option crop_border' if m.crop_border else ''})",
+        lines += [(f"{m.name}  ({'lower' if m.lower_better else 'higher'} is better; "
+                   f"{'one value per set' if m.set_level else 'per image'}; "
+                   f"{'needs reference images' if m.needs_ref else 'no reference'}"
+                   f"{'; option crop_border' if m.crop_border else ''})"),
                   f"    definition: {m.describe(0)}",
                   f"    weights: {', '.join(str(w.path) for w in files) or 'none'}",
                   f"    offline: {offline}"]

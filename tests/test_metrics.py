@@ -259,9 +259,9 @@ def test_crop_border_reaches_the_metric_and_its_definition(tmp_path, capsys):
     out = tmp_path / "m.csv"
     assert main(["metrics", "--pred", str(fix / "images" / "restored"), "--ref", str(fix / "images" / "gt"),
                  "--metrics", "psnr_rgb_vqfr,psnr", "--crop-border", "4", "--out", str(out)]) == 0
-    rows = list(csv.DictReader(open(out)))
+    rows = list(csv.DictReader(out.read_text().splitlines()))
     assert max(abs(float(r["psnr_rgb_vqfr"]) - ref[r["image"]][0]) for r in rows) < 1e-6
-    notes = json.loads(open(str(out) + ".json").read())
+    notes = json.loads(Path(str(out) + ".json").read_text())
     assert notes["options"] == {"crop_border": 4} and notes["definitions"]["psnr"].endswith("crop_border=4")
     assert notes["summary"]["psnr"]["n"] == 4
     assert "psnr_rgb_vqfr: " in capsys.readouterr().out

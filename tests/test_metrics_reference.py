@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from seeded_weights import checksum, seeded_state_dict
 
 from bench import metrics as M
-from seeded_weights import checksum, seeded_state_dict
 
 FIX = Path(__file__).parent / "fixtures" / "metrics"
 REF = json.loads((FIX / "vqfr_reference.json").read_text())

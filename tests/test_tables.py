@@ -196,7 +196,7 @@ def test_face_table_states_definitions_ids_exclusions_and_small_fid_sets(tmp_pat
     cols = {"psnr": 21.0, "ssim": 0.6, "lpips": 0.3, "lpips_vgg": 0.35, "ids": 40.0, "lmd": 3.0}
     _metrics(tmp_path, "celeba_test_bfr", "vqfr", -1, cols, n=30, set_values={"fid_f": 25.0, "fid_g": 30.0})
     path = tmp_path / "metrics" / "celeba_test_bfr" / "vqfr--1.csv"
-    rows = list(csv.DictReader(open(path)))
+    rows = list(csv.DictReader(path.read_text().splitlines()))
     rows[0]["ids"], rows[1]["ids"] = "0.4", "0.9"                           # two near-identical pairs
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))

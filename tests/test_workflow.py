@@ -164,8 +164,8 @@ def test_ci_workflow_end_to_end(tmp_path):
 
 @pytest.mark.parametrize("mistake,line", [
     ("metric", "config tables (table 2) metrics: unknown metric 'lpip'; did you mean 'lpips'? (resshift-bench metrics --list)"),
-    ("set", "config training.ci_t4 set: 'train.iteratoins' is not a key of configuration 'demo_realsr'; "
-            "did you mean 'train.iterations'?"),
+    ("set", ("config training.ci_t4 set: 'train.iteratoins' is not a key of configuration 'demo_realsr'; "
+             "did you mean 'train.iterations'?")),
 ])
 def test_unknown_metric_names_and_set_keys_fail_at_planning(tmp_path, mistake, line):
     """A typo in a table's metrics or a training run's `set:` (the `resshift train --set` keys)
