@@ -58,8 +58,13 @@ def _metrics(args) -> int:
 
     from resshift.imageio import write_text
 
-    from .metrics import evaluate
+    from .metrics import catalogue, evaluate
 
+    if args.list:
+        print(catalogue())
+        return 0
+    if not args.pred:
+        raise ResShiftError("metrics: pass --pred DIR (or --list to see the metrics)")
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
     if not args.out:
         pred = Path(args.pred).resolve()
@@ -75,19 +80,24 @@ def _metrics(args) -> int:
         with np.load(args.fid_stats) as z:
             reference = {"mu": z["mu"], "sigma": z["sigma"], "extractor": str(z["extractor"])}
     rows, notes = evaluate(args.pred, args.ref, names, device=args.device, batch_size=args.batch_size,
-                           fid_reference=reference)
+                           fid_reference=reference, crop_border=args.crop_border)
     for name, reason in notes["unavailable"].items():
         print(f"resshift-bench: warning: {name} unavailable: {reason}", file=sys.stderr)
     buf = io.StringIO()
-    per_image = [n for n in names if n not in notes["set"] and n not in ("fid_g", "fid_f")]
+    per_image = [n for n in names if n not in notes["set"] and n not in ("fid_g", "fid_f", "kid_g")]
     writer = csv.DictWriter(buf, fieldnames=["image", *per_image], lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
     write_text(buf.getvalue(), args.out)
     write_text(json.dumps(notes, indent=2) + "\n", args.out + ".json")
+    for name, s in notes.get("summary", {}).items():
+        if s["mean"] is not None:
+            print(f"{name}: {s['mean']:.4f} (mean of {s['n']}"
+                  + (f"; {s['excluded']} under 1 degree excluded)" if s["excluded"] else ")"))
     for name, value in notes["set"].items():
-        print(f"{name}: {value:.4f}")
+        print(f"{name}: {value:.4f} ({notes['set_n'][name]} images"
+              + (", fewer than 2048: biased)" if notes["set_n"][name] < 2048 else ")"))
     print(f"{len(rows)} image(s) -> {args.out}")
     return 0
 
@@ -280,12 +290,15 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(func=_weights)
 
     m = sub.add_parser("metrics", help="per-image metrics of a restored folder against a reference folder")
-    m.add_argument("--pred", required=True, help="restored images")
+    m.add_argument("--list", action="store_true", help="print every metric: definition, direction, weights, offline")
+    m.add_argument("--pred", help="restored images")
     m.add_argument("--ref", help="reference (GT) images, matched by file stem")
     m.add_argument("--metrics", default="psnr,ssim", help="comma-separated metric names")
     m.add_argument("--results", default="results", help="results folder (default: results/ here)")
     m.add_argument("--out", help="CSV (one row per image; notes in OUT.json); default "
                    "RESULTS/metrics/<dataset>/<method>-<steps>.csv from --pred's last two folder names")
+    m.add_argument("--crop-border", type=int, default=0,
+                   help="pixels cut from each side for PSNR/SSIM/NIQE (default 0; recorded in the definitions)")
     m.add_argument("--device", default="cuda" if _cuda() else "cpu")
     m.add_argument("--batch-size", type=int, default=16)
     m.add_argument("--fid-stats", help="reference statistics for fid_f (resshift-bench fid-stats)")

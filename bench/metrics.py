@@ -5,19 +5,31 @@ which definition it uses.
 Per-image metrics score (B, 3, H, W) RGB batches in [0, 1] (8-bit values) and return (B,)
 tensors; set metrics (FID) take two lists of image paths. Definitions:
 
-- ``psnr``/``ssim``: Y of YCbCr (BT.601, 16-235), no border crop, 8-bit inputs: basicsr's
-  ``calculate_psnr``/``calculate_ssim`` with ``test_y_channel=True`` (the numpy path, ~10x faster
-  on CPU than pyiqa's). pyiqa's ``ssim`` (Y channel) rounds Y first and reads 0.012-0.025 lower on
-  bicubic x4 restorations of the demo images (tests/test_metrics.py).
-- ``lpips`` (AlexNet) and ``lpips_vgg``: pyiqa's LPIPS v0.1, inputs in [0, 1].
+- ``psnr_y``/``ssim_y`` (also named ``psnr``/``ssim``): Y of YCbCr (BT.601, 16-235), 8-bit
+  inputs: basicsr's ``calculate_psnr``/``calculate_ssim`` with ``test_y_channel=True`` (the numpy
+  path, ~10x faster on CPU than pyiqa's). pyiqa's ``ssim`` (Y channel) rounds Y first and reads
+  0.012-0.025 lower on bicubic x4 restorations of the demo images (tests/test_metrics.py).
+- ``psnr_rgb_vqfr``/``ssim_rgb_vqfr``: VQFR's ``metric_paper/calculate_psnr_ssim.py`` as it runs by
+  default: RGB channels, float32 images whose per-channel mean and standard deviation are matched
+  to the ground truth's (twice) before scoring. ``psnr_y_vqfr``/``ssim_y_vqfr``: the same script
+  with ``--test_y_channel`` (correction first, then Y). Reproduced to 1e-9 dB / 1e-12.
+- Every PSNR/SSIM/NIQE takes ``crop_border`` (pixels cut from each side; default 0).
+- ``lpips`` (AlexNet) and ``lpips_vgg``: pyiqa's LPIPS v0.1, inputs in [0, 1]. ``lpips_vgg`` is
+  the network VQFR's face LPIPS script uses (``lpips.LPIPS(net='vgg')``, inputs in [-1, 1]);
+  it equals the ``lpips`` package's numbers to 1e-6 with the same weights.
 - ``clipiqa``, ``musiq`` (KonIQ-10k): pyiqa. ``niqe``: basicsr's (its parameters ship with it;
   runs offline), Y channel, no crop.
 - ``fid_g``: restored set against the ground-truth set; ``fid_f``: against reference statistics
   (e.g. FFHQ). Both use torch-fidelity's InceptionV3 (TF 2015-12-05 weights, 2048-d pool
-  features, TF1 bilinear resize to 299).
-- ``ids``: VQFR's identity distance: arcface-pytorch ``resnet_face18`` on 128x128 grayscale faces
-  (feature = [f(x), f(flip x)]), angle between restored and GT features in degrees.
-- ``lmd``: facexlib's 98-point WFLW alignment model (AWing), mean per-landmark L2 in pixels at 512.
+  features, TF1 bilinear resize to 299). The Fréchet distance equals pytorch-fid's to 1e-9 on the
+  same features. ``kid_g``: torch-fidelity's KID (polynomial kernel, 100 subsets of
+  min(1000, N) images) on the same features. Fewer than 2048 images: the tables warn.
+- ``ids``: VQFR's ``calculate_cos_dist.py``: each image as OpenCV reads a PNG in grayscale
+  (libpng's fixed-point 0.299/0.587/0.114), ``cv2.resize`` INTER_LINEAR to 128x128, one 512-d
+  arcface-pytorch ``resnet_face18`` feature, angle between restored and GT features in degrees;
+  pairs under 1 degree are left out of the mean and counted (``EXCLUDED``).
+- ``lmd``: VQFR's ``calculate_landmark_distance.py``: the 98-point WFLW AWing FAN (facexlib's, the
+  same network) on the 8-bit BGR image at its own size, mean per-landmark L2 in pixels.
 """
 from __future__ import annotations
 
@@ -42,10 +54,26 @@ class Metric:
     definition: str
     build: Callable[[torch.device], Callable] = field(repr=False)
     set_level: bool = False
+    crop_border: bool = False            # takes the crop_border option
+    exclude_below: float | None = None   # values under this are left out of the mean (IDS)
 
     @property
     def weights(self) -> list[str]:
         return [w.file for w in W.for_metric(self.name)]
+
+    def describe(self, crop_border: int = 0) -> str:
+        """The definition with the options it ran with (the tables' definition line)."""
+        return self.definition + (f", crop_border={int(crop_border)}" if self.crop_border else "")
+
+    def summary(self, values) -> dict:
+        """{mean, n, excluded} of per-image values as the reference script averages them."""
+        vals = np.asarray([v for v in values if v is not None and not np.isnan(v)], np.float64)
+        excluded = 0
+        if self.exclude_below is not None:
+            keep = vals >= self.exclude_below
+            excluded, vals = int((~keep).sum()), vals[keep]
+        return {"mean": float(vals.mean()) if len(vals) else None, "n": len(vals), "excluded": excluded,
+                "values": vals}
 
     def unavailable(self) -> str | None:
         """Why the metric cannot run here (missing weights), or None."""
@@ -55,16 +83,25 @@ class Metric:
 METRICS: dict[str, Metric] = {}
 
 
-def register(name: str, *, lower_better: bool, needs_ref: bool, definition: str, set_level: bool = False):
+def register(name: str, *, lower_better: bool, needs_ref: bool, definition: str, set_level: bool = False,
+             crop_border: bool = False, exclude_below: float | None = None):
     def deco(build):
-        METRICS[name] = Metric(name, lower_better, needs_ref, definition, build, set_level)
+        METRICS[name] = Metric(name, lower_better, needs_ref, definition, build, set_level, crop_border, exclude_below)
         return build
     return deco
 
 
+def nearest(name: str, known) -> str:
+    """'; did you mean X?' for the closest known name, or ''."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def get(name: str) -> Metric:
     if name not in METRICS:
-        raise ResShiftError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
+        raise ResShiftError(f"unknown metric {name!r}{nearest(name, METRICS)} (known: {', '.join(METRICS)})")
     return METRICS[name]
 
 
@@ -76,8 +113,8 @@ def _bgr255(x: torch.Tensor) -> list[np.ndarray]:
 
 # ----------------------------------------------------------------- basicsr metrics
 def _basicsr_fr(function_name: str):
-    """A full-reference basicsr metric on Y of YCbCr, no border crop, 8-bit inputs."""
-    def build(device):
+    """A full-reference basicsr metric on Y of YCbCr, 8-bit inputs."""
+    def build(device, crop_border: int = 0):
         from resshift.compat import import_basicsr
 
         import_basicsr()
@@ -86,27 +123,72 @@ def _basicsr_fr(function_name: str):
         fn = getattr(psnr_ssim, function_name)
 
         def score(pred, ref):
-            return torch.tensor([fn(a, b, crop_border=0, test_y_channel=True)
+            return torch.tensor([fn(a, b, crop_border=crop_border, test_y_channel=True)
                                  for a, b in zip(_bgr255(pred), _bgr255(ref))], dtype=torch.float64)
         return score
     return build
 
 
-register("psnr", lower_better=False, needs_ref=True,
-         definition="basicsr calculate_psnr, Y of YCbCr (BT.601), crop 0, 8-bit")(_basicsr_fr("calculate_psnr"))
-register("ssim", lower_better=False, needs_ref=True,
-         definition="basicsr calculate_ssim, Y of YCbCr (BT.601), crop 0, 8-bit")(_basicsr_fr("calculate_ssim"))
+def match_mean_std(restored: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """VQFR's default colour correction, in float32 as its script runs it: each channel of the
+    restored image is shifted to the ground truth's mean and scaled to its standard deviation,
+    and the shift-and-scale is applied a second time."""
+    out = restored.copy()
+    for c in range(out.shape[2]):
+        target_mean, target_std = gt[:, :, c].mean(), gt[:, :, c].std()
+        for _ in range(2):
+            out[:, :, c] = out[:, :, c] - out[:, :, c].mean() + target_mean
+            out[:, :, c] = out[:, :, c] / out[:, :, c].std() * target_std
+    return out
 
 
-@register("niqe", lower_better=True, needs_ref=False, definition="basicsr calculate_niqe, Y channel, crop 0")
-def _niqe(device):
+def _vqfr_fr(function_name: str, y_channel: bool):
+    """PSNR/SSIM as VQFR's calculate_psnr_ssim.py: float32 BGR in [0, 1], mean/std correction,
+    optionally Y of YCbCr (unrounded), scored on values x255 by basicsr's function."""
+    def build(device, crop_border: int = 0):
+        from resshift.compat import import_basicsr
+
+        import_basicsr()
+        from basicsr.metrics import psnr_ssim
+        from basicsr.utils.color_util import bgr2ycbcr
+
+        fn = getattr(psnr_ssim, function_name)
+
+        def one(restored, gt):
+            restored = match_mean_std(restored.astype(np.float32) / 255., gt.astype(np.float32) / 255.)
+            gt = gt.astype(np.float32) / 255.
+            if y_channel:
+                gt, restored = bgr2ycbcr(gt, y_only=True), bgr2ycbcr(restored, y_only=True)
+            return fn(gt * 255, restored * 255, crop_border=crop_border, input_order="HWC")
+
+        def score(pred, ref):
+            return torch.tensor([one(a, b) for a, b in zip(_bgr255(pred), _bgr255(ref))], dtype=torch.float64)
+        return score
+    return build
+
+
+for _name, _fn in (("psnr", "calculate_psnr"), ("ssim", "calculate_ssim")):
+    _y = f"basicsr {_fn}, Y of YCbCr (BT.601), 8-bit"
+    for _alias in (_name, f"{_name}_y"):
+        register(_alias, lower_better=False, needs_ref=True, crop_border=True,
+                 definition=_y + (f" (= {_name}_y)" if _alias == _name else ""))(_basicsr_fr(_fn))
+    register(f"{_name}_rgb_vqfr", lower_better=False, needs_ref=True, crop_border=True,
+             definition=f"VQFR calculate_psnr_ssim.py default: RGB, per-channel mean/std matched to GT (twice), "
+                        f"float32, basicsr {_fn}")(_vqfr_fr(_fn, False))
+    register(f"{_name}_y_vqfr", lower_better=False, needs_ref=True, crop_border=True,
+             definition=f"VQFR calculate_psnr_ssim.py --test_y_channel: mean/std matched to GT (twice), then "
+                        f"Y of YCbCr unrounded, basicsr {_fn}")(_vqfr_fr(_fn, True))
+
+
+@register("niqe", lower_better=True, needs_ref=False, crop_border=True, definition="basicsr calculate_niqe, Y channel")
+def _niqe(device, crop_border: int = 0):
     from resshift.compat import import_basicsr
 
     import_basicsr()
     from basicsr.metrics.niqe import calculate_niqe
 
     def score(pred, ref=None):
-        return torch.tensor([float(calculate_niqe(a, crop_border=0, input_order="HWC", convert_to="y"))
+        return torch.tensor([float(calculate_niqe(a, crop_border=crop_border, input_order="HWC", convert_to="y"))
                              for a in _bgr255(pred)], dtype=torch.float64)
     return score
 
@@ -120,8 +202,9 @@ def pyiqa_metric(pyiqa_name: str, device, **opts):
 
 
 def _pyiqa_scorer(pyiqa_name: str, needs_ref: bool, **opts):
-    def build(device):
-        net = pyiqa_metric(pyiqa_name, device, **opts)
+    def build(device, net=None):
+        """``net``: an already built pyiqa metric or network (tests: seeded weights)."""
+        net = net if net is not None else pyiqa_metric(pyiqa_name, device, **opts)
 
         def score(pred, ref=None):
             with torch.no_grad():
@@ -135,11 +218,32 @@ def _pyiqa_scorer(pyiqa_name: str, needs_ref: bool, **opts):
 
 for _name, _pyiqa, _lower, _ref, _defn in [
     ("lpips", "lpips", True, True, "pyiqa lpips (v0.1, AlexNet), inputs in [0, 1]"),
-    ("lpips_vgg", "lpips-vgg", True, True, "pyiqa lpips-vgg (v0.1, VGG16), inputs in [0, 1]"),
     ("clipiqa", "clipiqa", False, False, "pyiqa clipiqa (CLIP RN50, antonym prompts)"),
     ("musiq", "musiq", False, False, "pyiqa musiq (KonIQ-10k)"),
 ]:
     register(_name, lower_better=_lower, needs_ref=_ref, definition=_defn)(_pyiqa_scorer(_pyiqa, _ref))
+
+
+@register("lpips_vgg", lower_better=True, needs_ref=True,
+          definition="lpips package LPIPS(net='vgg') v0.1 as VQFR calculate_lpips.py calls it: float32 RGB "
+                     "x/255 normalised to [-1, 1]")
+def _lpips_vgg(device, net=None):
+    """``net``: an ``lpips.LPIPS(net='vgg')`` already built (tests: seeded trunk weights)."""
+    if net is None:
+        import lpips
+
+        net = lpips.LPIPS(net="vgg", verbose=False)     # linear layers ship with the package
+    net = net.to(device).eval()
+
+    def to_input(x):
+        x = x.detach().clamp(0, 1).mul(255).round().float() / 255.
+        return ((x - 0.5) / 0.5).to(device)
+
+    def score(pred, ref):
+        with torch.no_grad():
+            return net(to_input(pred), to_input(ref)).reshape(-1).double().cpu()
+    score.net = net
+    return score
 
 
 # ----------------------------------------------------------------- FID
@@ -233,6 +337,31 @@ def _fid_f(device, extractor=None, reference_stats: dict | None = None):
     return score
 
 
+KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000     # torch-fidelity's defaults; subset size capped at N
+FID_MIN_IMAGES = 2048                         # fewer: the FID/KID estimate is biased (tables warn)
+
+
+def kid(feats_a: torch.Tensor, feats_b: torch.Tensor, seed: int = 2020) -> float:
+    """torch-fidelity's KID (polynomial kernel degree 3, coef0 1) over feature sets."""
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    size = min(KID_SUBSET_SIZE, len(feats_a), len(feats_b))
+    out = kid_features_to_metric(feats_a, feats_b, kid_subsets=KID_SUBSETS, kid_subset_size=size,
+                                 rng_seed=seed, verbose=False)
+    return float(out["kernel_inception_distance_mean"])
+
+
+@register("kid_g", lower_better=True, needs_ref=True, set_level=True,
+          definition=f"KID of the restored set against the GT set (torch-fidelity, poly kernel, {KID_SUBSETS} "
+                     f"subsets of min({KID_SUBSET_SIZE}, N)); {FID_EXTRACTOR}")
+def _kid_g(device, extractor=None):
+    ext = extractor or inception(device)
+
+    def score(pred_paths, ref_paths):
+        return kid(features(pred_paths, ext, device=device), features(ref_paths, ext, device=device))
+    return score
+
+
 # ----------------------------------------------------------------- faces: IDS, LMD
 class _IRBlock(torch.nn.Module):
     """arcface-pytorch's IRBlock (no squeeze-excitation): BN, conv, BN, PReLU, conv(stride), BN."""
@@ -283,23 +412,42 @@ class ResNetFace18(torch.nn.Module):
         return self.bn5(self.fc5(x))
 
 
+def png_gray(rgb: np.ndarray) -> np.ndarray:
+    """8-bit gray of an 8-bit RGB (H, W, 3) image exactly as ``cv2.imread(png, IMREAD_GRAYSCALE)``
+    returns it: OpenCV asks libpng for weights 0.299/0.587, which libpng truncates to 15-bit fixed
+    point (9797, 19234 and the rest, 3737, for blue) and sums with truncation. (JPEG files are
+    turned gray by libjpeg instead; the benchmark's sets are PNG.)"""
+    rgb = rgb.astype(np.int64)
+    return ((9797 * rgb[..., 0] + 19234 * rgb[..., 1] + 3737 * rgb[..., 2]) >> 15).astype(np.uint8)
+
+
 def face_features(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """VQFR's identity features: gray 128x128 in [-1, 1], [f(x), f(horizontal flip of x)]."""
-    gray = (x[:, 0:1] * 0.299 + x[:, 1:2] * 0.587 + x[:, 2:3] * 0.114).mul(255).round()
-    gray = F.interpolate(gray, size=(128, 128), mode="bilinear", align_corners=False, antialias=True)
-    gray = (gray - 127.5) / 127.5
+    """VQFR's identity feature, one 512-d vector per image: gray as OpenCV reads the PNG,
+    ``cv2.resize`` INTER_LINEAR (no antialiasing) to 128x128, (v - 127.5) / 127.5, float32."""
+    import cv2
+
+    rgb = x.detach().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    gray = np.stack([cv2.resize(png_gray(im), (128, 128), interpolation=cv2.INTER_LINEAR) for im in rgb])
+    gray = (torch.from_numpy(gray).float()[:, None] - 127.5) / 127.5
+    param = next(net.parameters(), None)
     with torch.no_grad():
-        return torch.cat([net(gray), net(gray.flip(-1))], dim=1)
+        return net(gray.to(param.device if param is not None else "cpu")).float().cpu()
 
 
 def identity_angle(fa: torch.Tensor, fb: torch.Tensor) -> torch.Tensor:
-    """Angle in degrees between feature vectors (rows)."""
-    cos = F.cosine_similarity(fa.double(), fb.double(), dim=1).clamp(-1, 1)
+    """Angle in degrees between feature vectors (rows), in float64 (VQFR's script divides in
+    float32; the two agree to 1e-4 degrees above 1 degree)."""
+    cos = F.cosine_similarity(fa.double(), fb.double(), dim=1, eps=0).clamp(-1, 1)
     return torch.rad2deg(torch.arccos(cos))
 
 
-@register("ids", lower_better=True, needs_ref=True,
-          definition="VQFR IDS: arcface resnet_face18 (resnet18_110.pth), 128x128 gray + flip, angle in degrees")
+IDS_EXCLUDE_BELOW = 1.0        # degrees: VQFR counts such pairs as "almost identical" and skips them
+
+
+@register("ids", lower_better=True, needs_ref=True, exclude_below=IDS_EXCLUDE_BELOW,
+          definition="VQFR calculate_cos_dist.py: arcface-pytorch resnet_face18 (resnet18_110.pth), OpenCV PNG "
+                     "gray, cv2 INTER_LINEAR to 128, one 512-d feature, angle in degrees; pairs under 1 degree "
+                     "excluded from the mean and counted")
 def _ids(device, net: torch.nn.Module | None = None):
     if net is None:
         from resshift.weights import load_checkpoint
@@ -319,9 +467,11 @@ def landmark_distance(la: np.ndarray, lb: np.ndarray) -> float:
     return float(np.linalg.norm(np.asarray(la, np.float64) - np.asarray(lb, np.float64), axis=1).mean())
 
 
-def wflw_landmarks(device, align=None):
+def wflw_landmarks(device, align=None, size: int | None = 512, uint8: bool = False):
     """facexlib's AWing model (``alignment_WFLW_4HG.pth``) as a function: (B, 3, H, W) faces in
-    [0, 1], resized to 512 -> B arrays of 98 (x, y) WFLW landmarks. ``align``: a built aligner."""
+    [0, 1], resized to ``size`` (None: kept) -> B arrays of 98 (x, y) WFLW landmarks. ``uint8``:
+    hand the aligner 8-bit BGR arrays, as cv2.imread gives them (its cv2.resize then rounds).
+    ``align``: a built aligner."""
     if align is None:
         from resshift.compat import patch_facexlib
 
@@ -331,20 +481,44 @@ def wflw_landmarks(device, align=None):
         align = init_alignment_model("awing_fan", device=str(device), model_rootpath=str(W.facexlib_dir()))
 
     def landmarks(x: torch.Tensor) -> list[np.ndarray]:
-        x = F.interpolate(x.float(), size=(512, 512), mode="bicubic", align_corners=False) if x.shape[-1] != 512 else x
-        return [np.asarray(align.get_landmarks(im)) for im in _bgr255(x)]
+        if size is not None and tuple(x.shape[-2:]) != (size, size):
+            x = F.interpolate(x.float(), size=(size, size), mode="bicubic", align_corners=False)
+        images = _bgr255(x)
+        if uint8:
+            images = [np.ascontiguousarray(im.astype(np.uint8)) for im in images]
+        return [np.asarray(align.get_landmarks(im)) for im in images]
     return landmarks
 
 
 @register("lmd", lower_better=True, needs_ref=True,
-          definition="facexlib AWing (alignment_WFLW_4HG.pth) 98 landmarks, mean L2 in pixels at 512")
+          definition="VQFR calculate_landmark_distance.py: AWing FAN (alignment_WFLW_4HG.pth) 98 landmarks on "
+                     "the 8-bit image at its own size, mean L2 in pixels")
 def _lmd(device, align=None):
-    landmarks = wflw_landmarks(device, align)
+    landmarks = wflw_landmarks(device, align, size=None, uint8=True)
 
     def score(pred, ref):
         return torch.tensor([landmark_distance(a, b) for a, b in zip(landmarks(pred), landmarks(ref))],
                             dtype=torch.float64)
     return score
+
+
+def catalogue() -> str:
+    """Every metric with its direction, inputs, options, definition, weight files and whether it
+    runs offline here (``resshift-bench metrics --list``); reads no weights."""
+    lines = []
+    for m in METRICS.values():
+        files = W.for_metric(m.name)
+        missing = [w.file for w in files if not w.present()]
+        offline = ("yes (no weight files)" if not files else "yes (weights present)" if not missing else
+                   f"no: {', '.join(missing)} missing (resshift-bench weights fetch {m.name})")
+        lines += [(f"{m.name}  ({'lower' if m.lower_better else 'higher'} is better; "
+                   f"{'one value per set' if m.set_level else 'per image'}; "
+                   f"{'needs reference images' if m.needs_ref else 'no reference'}"
+                   f"{'; option crop_border' if m.crop_border else ''})"),
+                  f"    definition: {m.describe(0)}",
+                  f"    weights: {', '.join(str(w.path) for w in files) or 'none'}",
+                  f"    offline: {offline}"]
+    return "\n".join(lines)
 
 
 def score_pairs(metric: Metric, scorer, pred: torch.Tensor, ref: torch.Tensor | None) -> torch.Tensor:
@@ -375,11 +549,14 @@ def match_files(pred_dir, ref_dir=None) -> list[tuple[str, object, object]]:
 
 
 def evaluate(pred_dir, ref_dir=None, names=("psnr", "ssim"), *, device="cpu", batch_size=16,
-             progress=True, fid_reference=None) -> tuple[list[dict], dict]:
+             progress=True, fid_reference=None, crop_border: int = 0) -> tuple[list[dict], dict]:
     """Per-image rows ``{"image": stem, metric: value}`` and notes ``{metric: why it is empty}``.
 
-    Set-level metrics (FID) are returned in notes["set"][name]. A metric whose weights are
-    missing gets an empty column and a note; it never stops the others.
+    Set-level metrics (FID, KID) are returned in notes["set"][name], with the number of images in
+    notes["set_n"]; notes["summary"] has each per-image metric's {mean, n, excluded} (IDS leaves
+    pairs under 1 degree out). ``crop_border`` applies to the metrics that take it and is
+    recorded in their definitions. A metric whose weights are missing gets an empty column and
+    a note; it never stops the others.
     """
     from collections import defaultdict
 
@@ -391,7 +568,10 @@ def evaluate(pred_dir, ref_dir=None, names=("psnr", "ssim"), *, device="cpu", ba
     for m in metrics:
         if m.needs_ref and ref_dir is None and m.name != "fid_f":
             raise ResShiftError(f"metric {m.name} needs reference images: pass --ref DIR")
-    notes: dict = {"unavailable": {}, "set": {}, "definitions": {m.name: m.definition for m in metrics}}
+    if int(crop_border) < 0:
+        raise ResShiftError(f"crop_border must be 0 or more pixels, not {crop_border}")
+    notes: dict = {"unavailable": {}, "set": {}, "set_n": {}, "summary": {}, "options": {"crop_border": int(crop_border)},
+                   "definitions": {m.name: m.describe(crop_border) for m in metrics}}
     scorers = {}
     for m in metrics:
         reason = m.unavailable()
@@ -399,7 +579,7 @@ def evaluate(pred_dir, ref_dir=None, names=("psnr", "ssim"), *, device="cpu", ba
             notes["unavailable"][m.name] = reason
             continue
         if not m.set_level:
-            scorers[m.name] = m.build(device)
+            scorers[m.name] = m.build(device, crop_border=int(crop_border)) if m.crop_border else m.build(device)
     rows = {stem: {"image": stem} for stem, _, _ in pairs}
     for m in metrics:
         for stem in rows:
@@ -421,10 +601,14 @@ def evaluate(pred_dir, ref_dir=None, names=("psnr", "ssim"), *, device="cpu", ba
     for m in metrics:
         if m.set_level and m.name not in notes["unavailable"]:
             preds = [p for _, p, _ in pairs]
-            if m.name == "fid_g":
+            if m.needs_ref:
                 notes["set"][m.name] = m.build(device)(preds, [r for _, _, r in pairs])
             else:
                 notes["set"][m.name] = m.build(device, reference_stats=fid_reference)(preds)
+            notes["set_n"][m.name] = len(preds)
+        elif not m.set_level and m.name in scorers:
+            s = m.summary([rows[stem][m.name] for stem in rows])
+            notes["summary"][m.name] = {k: s[k] for k in ("mean", "n", "excluded")}
     return [rows[s] for s in sorted(rows)], notes
 
 

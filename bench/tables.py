@@ -27,7 +27,7 @@ from .data import RECIPES
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SET_METRICS = ("fid_g", "fid_f")
+SET_METRICS = ("fid_g", "fid_f", "kid_g")
 EXTRAS = ("runtime_s", "params_M", "params_frozen_M")
 
 
@@ -127,8 +127,10 @@ def cell(results: Path, dataset: str, subset: str | None, metric: str, method: s
     if not path.is_file():
         return None
     if metric in SET_METRICS:
-        value = metrics_notes(path).get("set", {}).get(metric)
-        return None if value is None else {"mean": float(value), "ci_low": None, "ci_high": None, "n": None}
+        notes = metrics_notes(path)
+        value = notes.get("set", {}).get(metric)
+        return None if value is None else {"mean": float(value), "ci_low": None, "ci_high": None,
+                                           "n": notes.get("set_n", {}).get(metric)}
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if subset and subset != "average":
@@ -138,11 +140,50 @@ def cell(results: Path, dataset: str, subset: str | None, metric: str, method: s
         with open(manifest, newline="") as f:
             kinds = {r["sample"]: r.get("mask_kind") or r.get("p_kind") for r in csv.DictReader(f)}
         rows = [r for r in rows if kinds.get(r["image"]) == subset]
-    vals = np.array([float(r[metric]) for r in rows if r.get(metric) not in (None, "")], np.float64)
+    from .metrics import get
+
+    summary = get(metric).summary([float(r[metric]) for r in rows if r.get(metric) not in (None, "")])
+    vals = summary["values"]               # IDS: pairs under 1 degree left out, as VQFR's script does
     if len(vals) == 0:
         return None
     lo, hi = bootstrap_ci(vals)
-    return {"mean": float(vals.mean()), "ci_low": lo, "ci_high": hi, "n": int(len(vals))}
+    return {"mean": float(vals.mean()), "ci_low": lo, "ci_high": hi, "n": int(len(vals)),
+            "excluded": summary["excluded"]}
+
+
+def definitions(results: Path, t: dict, dataset_map: dict, rows: list[dict]) -> dict[str, str]:
+    """metric -> its definition as the metrics files record it (with crop_border); the registry's
+    (crop_border=0) where no file is there yet. Differing definitions across files are all listed."""
+    from .metrics import get
+
+    found: dict[str, list[str]] = {}
+    for ds, _, metric in columns(t):
+        for r in rows:
+            d = metrics_notes(metrics_csv(results, dataset_map.get(ds, ds), r["method"], r["steps"])) \
+                .get("definitions", {}).get(metric)
+            if d and d not in found.setdefault(metric, []):
+                found[metric].append(d)
+        if not found.get(metric):
+            found[metric] = [get(metric).describe(0)]
+    return {m: " | ".join(v) for m, v in found.items()}
+
+
+def warnings(table: dict) -> list[str]:
+    """Footnote lines: set metrics on fewer than 2048 images, IDS pairs left out of the mean."""
+    from .metrics import FID_MIN_IMAGES
+
+    out, metric_of = [], table.get("column_metrics", {})
+    for r in table["rows"]:
+        for col, c in r["cells"].items():
+            if not c:
+                continue
+            if metric_of.get(col) in SET_METRICS and c.get("n") is not None and c["n"] < FID_MIN_IMAGES:
+                out.append(f"{r['label']} {col}: {c['n']} images (< {FID_MIN_IMAGES}); FID/KID are biased on small "
+                           "sets, compare only at equal N")
+            if c.get("excluded"):
+                out.append(f"{r['label']} {col}: {c['excluded']} pair(s) under 1 degree left out of the mean "
+                           f"(VQFR's rule), mean over {c['n']}")
+    return out
 
 
 def timing(results: Path, method: str, steps: int) -> dict:
@@ -278,7 +319,10 @@ def build(n: int, results: str | Path = "results", dataset_map: dict | None = No
     names = [column_name(t, *c) for c in cols] + list(t.get("extra", []))
     lower = {column_name(t, *c): _lower_better(c[2]) for c in cols}
     lower.update({"runtime_s": True, "params_M": True, "params_frozen_M": True})
+    defs = definitions(results, t, dataset_map, out_rows)
     return {"table": int(n), "title": t["title"], "columns": names, "lower_better": lower, "rows": out_rows,
+            "definitions": {spec()["labels"].get(m, m): d for m, d in defs.items()},
+            "column_metrics": {column_name(t, *c): c[2] for c in cols},
             "paper": {i: v for i, v in paper.items()}, "provenance": provenance(results, t, out_rows, dataset_map, config_sha256)}
 
 
@@ -391,7 +435,10 @@ def to_markdown(table: dict) -> str:
                                                                     for w in r.get("unavailable", {}).values()}))
               + "".join(f" § {r['label']} ({r['method']}) not run: {r['not_run']}." for r in table["rows"]
                         if r.get("not_run")),
-              "", "Provenance: " + json.dumps(table["provenance"], sort_keys=True)]
+              ""]
+    lines += [f"{m}: {d}." for m, d in table.get("definitions", {}).items()]
+    lines += [f"Warning: {w}." for w in warnings(table)]
+    lines += ["", "Provenance: " + json.dumps(table["provenance"], sort_keys=True)]
     return "\n".join(lines) + "\n"
 
 
@@ -411,7 +458,9 @@ def to_latex(table: dict) -> str:
         dagger = r"$^\S$" if r.get("not_run") else "" if r["reproduction"] else r"$^\dagger$"
         steps = "" if r["steps"] < 0 else str(r["steps"])
         lines.append(f"{esc(r['label'])}{dagger} & {steps} & " + " & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", f"% provenance: {json.dumps(table['provenance'], sort_keys=True)}"]
+    lines += [r"\bottomrule", r"\end{tabular}"] + [f"% {m}: {d}" for m, d in table.get("definitions", {}).items()]
+    lines += [f"% warning: {w}" for w in warnings(table)]
+    lines += [f"% provenance: {json.dumps(table['provenance'], sort_keys=True)}"]
     return "\n".join(lines) + "\n"
 
 

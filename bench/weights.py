@@ -60,7 +60,6 @@ class WeightFile:
 METRIC_WEIGHTS = {w.name: w for w in [
     WeightFile("lpips_alex", "LPIPS_v0.1_alex-df73285e.pth", HF + "LPIPS_v0.1_alex-df73285e.pth", "pyiqa", ("lpips",)),
     WeightFile("alexnet", "alexnet-owt-7be5be79.pth", TV + "alexnet-owt-7be5be79.pth", "torchvision", ("lpips",)),
-    WeightFile("lpips_vgg", "LPIPS_v0.1_vgg-a78928a0.pth", HF + "LPIPS_v0.1_vgg-a78928a0.pth", "pyiqa", ("lpips_vgg",)),
     WeightFile("vgg16", "vgg16-397923af.pth", TV + "vgg16-397923af.pth", "torchvision", ("lpips_vgg",)),
     WeightFile("musiq_koniq", "musiq_koniq_ckpt-e95806b9.pth", HF + "musiq_koniq_ckpt-e95806b9.pth", "pyiqa", ("musiq",)),
     WeightFile("clip_rn50", "RN50.pt",
@@ -68,7 +67,7 @@ METRIC_WEIGHTS = {w.name: w for w in [
                "clip", ("clipiqa",)),
     WeightFile("inception_fid", "weights-inception-2015-12-05-6726825d.pth",
                "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
-               "torchvision", ("fid_g", "fid_f")),
+               "torchvision", ("fid_g", "fid_f", "kid_g")),
     WeightFile("arcface_resnet18", "resnet18_110.pth",
                "https://github.com/TencentARC/VQFR/releases/download/v2.0.0/metric_weights/resnet18_110.pth",
                "resshift", ("ids",)),

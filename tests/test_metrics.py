@@ -2,6 +2,7 @@
 random-weight runs of the weight-needing metrics, and missing weights."""
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,7 +80,7 @@ def test_ids_on_a_random_resnet_face18():
     d = score(pred, gt)
     assert (d > 0).all() and (d < 180).all()
     f = M.face_features(net, gt)
-    assert f.shape == (2, 1024)
+    assert f.shape == (2, 512)                                            # one feature, no flip
 
 
 def test_lmd_uses_the_aligner_landmarks():
@@ -89,14 +90,8 @@ def test_lmd_uses_the_aligner_landmarks():
 
     pred, gt = _images(2, 32)
     score = M.get("lmd").build("cpu", align=FakeAligner())
-    expected = [np.sqrt(2) * abs(_bgr_resized(p).mean() - _bgr_resized(g).mean()) for p, g in zip(pred, gt)]
-    assert np.allclose(score(pred, gt).numpy(), expected)
-
-
-def _bgr_resized(x):
-    import torch.nn.functional as F
-
-    return M._bgr255(F.interpolate(x[None], size=(512, 512), mode="bicubic", align_corners=False))[0]
+    expected = [np.sqrt(2) * abs(M._bgr255(p[None])[0].mean() - M._bgr255(g[None])[0].mean()) for p, g in zip(pred, gt)]
+    assert np.allclose(score(pred, gt).numpy(), expected)                # at the images' own size
 
 
 def test_lmd_runs_facexlib_awing_with_random_weights():
@@ -109,7 +104,7 @@ def test_lmd_runs_facexlib_awing_with_random_weights():
     fan = FAN(num_modules=4, num_landmarks=98, device="cpu").eval()
     pred, gt = _images(1, 512)
     ours = M.get("lmd").build("cpu", align=fan)(pred, gt).item()
-    direct = M.landmark_distance(fan.get_landmarks(M._bgr255(pred)[0]), fan.get_landmarks(M._bgr255(gt)[0]))
+    direct = M.landmark_distance(*(fan.get_landmarks(M._bgr255(x)[0].astype(np.uint8)) for x in (pred, gt)))
     assert ours == pytest.approx(direct)
 
 
@@ -237,3 +232,39 @@ def test_registry_declares_direction_and_reference():
     for name in ("psnr", "ssim", "lpips", "lpips_vgg", "clipiqa", "musiq", "niqe", "fid_g", "fid_f", "ids", "lmd"):
         assert name in M.METRICS
     assert M.get("niqe").unavailable() is None and M.get("psnr").weights == []
+
+
+def test_metrics_list_prints_every_metric_offline(tmp_path, monkeypatch, capsys):
+    from bench.cli import main
+
+    for var in ("TORCH_HOME", "RESSHIFT_HOME", "FACEXLIB_HOME"):        # no weights anywhere
+        monkeypatch.setenv(var, str(tmp_path / var))
+    assert main(["metrics", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name, metric in M.METRICS.items():
+        assert f"{name}  (" in out and metric.describe(0) in out
+    assert out.count("offline: ") == len(M.METRICS)
+    assert "lpips_vgg  (lower is better" in out and "vgg16-397923af.pth" in out
+    assert "offline: no: resnet18_110.pth missing (resshift-bench weights fetch ids)" in out
+    assert "psnr_rgb_vqfr  (higher is better; per image; needs reference images; option crop_border)" in out
+
+
+def test_crop_border_reaches_the_metric_and_its_definition(tmp_path, capsys):
+    """--crop-border 4 with VQFR's RGB PSNR on the reference fixture pairs gives the numbers VQFR's
+    calculate_psnr_ssim.py printed with --crop_border 4 (tests/fixtures/metrics/README.md)."""
+    from bench.cli import main
+
+    fix = Path(__file__).parent / "fixtures" / "metrics"
+    ref = json.loads((fix / "vqfr_reference.json").read_text())["psnr_ssim"]["psnr_rgb_vqfr_crop4"]["per_image"]
+    out = tmp_path / "m.csv"
+    assert main(["metrics", "--pred", str(fix / "images" / "restored"), "--ref", str(fix / "images" / "gt"),
+                 "--metrics", "psnr_rgb_vqfr,psnr", "--crop-border", "4", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    assert max(abs(float(r["psnr_rgb_vqfr"]) - ref[r["image"]][0]) for r in rows) < 1e-6
+    notes = json.loads(Path(str(out) + ".json").read_text())
+    assert notes["options"] == {"crop_border": 4} and notes["definitions"]["psnr"].endswith("crop_border=4")
+    assert notes["summary"]["psnr"]["n"] == 4
+    assert "psnr_rgb_vqfr: " in capsys.readouterr().out
+    assert main(["metrics", "--pred", str(fix / "images" / "restored"), "--out", str(out),
+                 "--crop-border", "-1"]) == 2
+    assert main(["metrics", "--out", str(out)]) == 2

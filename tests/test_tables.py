@@ -186,3 +186,35 @@ def test_rows_not_run_here_are_named_with_the_reason(tmp_path, monkeypatch):
     assert "**18.70" in md                                        # ranks only among the rows that ran
     header, *lines = T.to_csv(table).splitlines()
     assert "not_run" in header.split(",") and "not available" in lines[1]
+
+
+def test_face_table_states_definitions_ids_exclusions_and_small_fid_sets(tmp_path):
+    """Table VI gains LPIPS-VGG; each metric's definition (with the crop_border the metrics file
+    recorded) is printed under the table; IDS leaves pairs under 1 degree out and says how many;
+    FID on fewer than 2048 images carries a warning."""
+    _dataset(tmp_path, "celeba_test_bfr", prebuilt=True)
+    cols = {"psnr": 21.0, "ssim": 0.6, "lpips": 0.3, "lpips_vgg": 0.35, "ids": 40.0, "lmd": 3.0}
+    _metrics(tmp_path, "celeba_test_bfr", "vqfr", -1, cols, n=30, set_values={"fid_f": 25.0, "fid_g": 30.0})
+    path = tmp_path / "metrics" / "celeba_test_bfr" / "vqfr--1.csv"
+    rows = list(csv.DictReader(path.read_text().splitlines()))
+    rows[0]["ids"], rows[1]["ids"] = "0.4", "0.9"                           # two near-identical pairs
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    notes = {"set": {"fid_f": 25.0, "fid_g": 30.0}, "set_n": {"fid_f": 30, "fid_g": 30},
+             "definitions": {"psnr": "basicsr calculate_psnr, Y of YCbCr (BT.601), 8-bit (= psnr_y), crop_border=4"}}
+    path.with_name(path.name + ".json").write_text(json.dumps(notes))
+    table = T.build(6, tmp_path)
+    assert "LPIPS-VGG" in table["columns"]
+    row = next(r for r in table["rows"] if r["method"] == "vqfr")
+    ids = row["cells"]["IDS"]
+    assert ids["n"] == 28 and ids["excluded"] == 2
+    assert ids["mean"] == pytest.approx(np.mean([float(r["ids"]) for r in rows[2:]]))
+    assert row["cells"]["FID-G"]["n"] == 30
+    md = T.to_markdown(table)
+    assert "PSNR: basicsr calculate_psnr, Y of YCbCr (BT.601), 8-bit (= psnr_y), crop_border=4." in md
+    assert "LPIPS-VGG: lpips package LPIPS(net='vgg')" in md and "IDS: VQFR calculate_cos_dist.py" in md
+    assert "VQFR IDS: 2 pair(s) under 1 degree left out of the mean (VQFR's rule), mean over 28" in md
+    assert "VQFR FID-G: 30 images (< 2048)" in md and "VQFR FID-F: 30 images (< 2048)" in md
+    assert "% warning: VQFR FID-G: 30 images" in T.to_latex(table)

@@ -160,3 +160,32 @@ def test_ci_workflow_end_to_end(tmp_path):
     assert report.returncode == 0, report.stderr[-2000:]
     html = (tmp_path / "report.html").read_text(errors="replace")
     assert "table2" in html and "compare_demo_sr" in html and "forward_process" in html
+
+
+@pytest.mark.parametrize("mistake,line", [
+    ("metric", "config tables (table 2) metrics: unknown metric 'lpip'; did you mean 'lpips'? (resshift-bench metrics --list)"),
+    ("set", ("config training.ci_t4 set: 'train.iteratoins' is not a key of configuration 'demo_realsr'; "
+             "did you mean 'train.iterations'?")),
+])
+def test_unknown_metric_names_and_set_keys_fail_at_planning(tmp_path, mistake, line):
+    """A typo in a table's metrics or a training run's `set:` (the `resshift train --set` keys)
+    stops the dry run with one line naming it and the nearest valid name; nothing is run."""
+    cfg = yaml.safe_load((FIXTURES / "ci.yaml").read_text())
+    cfg["results_dir"] = str(tmp_path / "results")
+    if mistake == "metric":
+        cfg["tables"][0]["metrics"] = ["psnr", "lpip"]
+    else:
+        cfg["training"]["ci_t4"]["set"]["train.iteratoins"] = 5
+    out = snakemake("-n", "--configfile", str(write_config(tmp_path / "bad.yaml", cfg)), workdir=tmp_path)
+    assert out.returncode != 0
+    assert line in (out.stdout + out.stderr).splitlines()
+    assert "Job stats" not in out.stdout + out.stderr and not (tmp_path / "results").exists()
+
+
+def test_crop_border_reaches_every_metrics_job(tmp_path):
+    cfg = yaml.safe_load((FIXTURES / "ci.yaml").read_text())
+    cfg.update(results_dir=str(tmp_path / "results"), crop_border=4)
+    out = snakemake("-n", "-p", "--configfile", str(write_config(tmp_path / "crop.yaml", cfg)), workdir=tmp_path)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    jobs = [line for line in out.stdout.splitlines() if "resshift-bench metrics" in line]
+    assert len(jobs) == 3 and all("--crop-border 4 " in line for line in jobs)

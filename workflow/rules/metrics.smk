@@ -13,6 +13,7 @@ rule metrics:
         ref=lambda w, input: f"--ref {input.data}/gt" if has_reference(w.dataset) else "",
         fid=lambda w: " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sorted((config.get("fid") or {}).items())),
         device=DEVICE_ARG,
+        crop=f"--crop-border {int(config['crop_border'])}" if config.get("crop_border") else "",
     conda:
         "../../environment.yml"
     log:
@@ -25,4 +26,4 @@ rule metrics:
         gpu=GPU,
     shell:
         "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} resshift-bench metrics --pred {input.pred} {params.ref} --metrics {params.metrics} "
-        "{params.fid} --out {output.csv} {params.device} > {log} 2>&1"
+        "{params.fid} {params.crop} --out {output.csv} {params.device} > {log} 2>&1"

@@ -18,3 +18,17 @@ def check_config(schema_path):
 
 check_config("workflow/schemas/config.schema.yaml")
 validate(config, "../schemas/config.schema.yaml")
+
+
+def check_names():
+    """Unknown metric names and `set:` keys of model configurations: one line naming the key and
+    the nearest valid one (bench/config_checks.py), before any job runs."""
+    from bench.config_checks import plan_errors
+    from snakemake.exceptions import WorkflowError
+
+    errors = plan_errors(config)
+    if errors:
+        raise WorkflowError(errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+
+
+check_names()
