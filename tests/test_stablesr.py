@@ -138,3 +138,17 @@ def test_stablesr_restore_reports_its_inside_time_and_params(stand_in):
     bad.python = [sys.executable, "-c", "import sys; sys.stderr.write('CUDA unavailable'); sys.exit(3)"]
     with pytest.raises(ResShiftError, match="exit 3.*CUDA unavailable"):
         bad.restore(lq)
+
+
+def test_stablesr_timing_uses_the_workers_clock_and_declared_counts(stand_in):
+    """`resshift-bench time stablesr`: runtime is the release's sampling loop as the worker timed
+    it (each call starts a process that sleeps 1.2 s loading; none of that is counted)."""
+    from bench.timing import time_method
+
+    repo, log = stand_in
+    rec = time_method("stablesr", steps=4, size=16, repeats=1, warmup=0, throughput_batch=2,
+                      options={"repo": str(repo), "python": sys.executable, "batch": 2})
+    assert rec["timing_clock"].startswith("the method's own") and rec["latency_batch1_s"] < 1.2
+    assert rec["nfe"] == 4 and rec["nfe_counts"].startswith("declared") and rec["network_calls"] == {}
+    assert (rec["params_trainable_M"], rec["params_frozen_M"]) == (149.91, 1303.6)
+    assert rec["output"] == "64x64" and len(log.read_text().splitlines()) == 2 * 3    # 3 calls, 2 loads each
