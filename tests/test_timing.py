@@ -128,3 +128,24 @@ def test_stablesr_rows_show_its_release_parameters_not_zero(tmp_path):
     for r in rows:
         assert r["cells"]["params_M"]["mean"] == 149.91 and r["cells"]["params_frozen_M"]["mean"] == 1303.6
         assert r["cells"]["runtime_s"] is None                          # not timed: no runtime invented
+
+
+def test_gpu_check_quick_prints_both_runtime_columns_on_the_cpu(monkeypatch, capsys):
+    """benchmarks/gpu_check.py's Table II check, on the CPU fallback (two cheap methods)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check_under_test", path)
+    gc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gc)
+    monkeypatch.setattr(gc, "DEV", "cpu")
+    monkeypatch.setattr(gc, "LQ_SIDE", 8)
+    monkeypatch.setattr(gc, "TABLE2_CASES", [("resshift_tiny", None), ("bicubic", None)])
+    gc.table2_runtimes(quick=True)
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["method"] for x in lines] == ["resshift_tiny", "bicubic"]
+    for x in lines:
+        assert x["check"] == "table2_runtime" and "error" not in x
+        assert x["latency_batch1_s"] > 0 and x["throughput_s_per_image"] > 0 and x["throughput_batch"] == 2
+        assert x["device"] == "cpu" and x["input"] == "8x8" and "nfe" in x and x["peak_memory_bytes"]
