@@ -75,6 +75,10 @@ class StableSR(Restorer):
     weights = (WeightFile("stablesr_000117.ckpt", HF + "stablesr_000117.ckpt", size="6.48 GB"),
                WeightFile("vqgan_cfw_00011.ckpt", HF + "vqgan_cfw_00011.ckpt", size="960 MB"))
     reports_own_timing = True                   # `last_seconds`: the sampling loop, without start-up
+    params_note = ("StableSR's parameters are its release's modules split as its script splits them (trainable: "
+                   "structure-condition encoder 52.49 M, SFT layers 53.02 M, CFW fusion layers 44.39 M; frozen: SD 2.1 "
+                   "UNet 865.91 M, OpenCLIP text encoder 354.03 M, autoencoder 83.65 M); the paper's 52.49 M is the "
+                   "encoder alone and its 1422.49 M frozen matches no sum of these.")
 
     def load(self) -> None:
         self.repo = Path(self.options.get("repo") or os.environ.get("STABLESR_REPO")

@@ -35,7 +35,7 @@ RUNTIME_NOTE = ("Runtime: seconds to restore one 64x64 image to 256x256 alone (b
                 "the CSV also has seconds per image at the throughput batch (runtime_throughput_s). The paper's caption "
                 "says only \"A100, x4 64->256\"; its figures appear to be batch-1 latencies: on an H200 we measured "
                 "ResShift-15 at 0.371 s at batch 1 but 0.030 s per image at batch 64, and the paper gives 0.682 s on "
-                "the slower A100, twenty times the batch-64 figure.")
+                "the slower A100, more than twenty times the batch-64 figure.")
 
 
 @functools.lru_cache(maxsize=1)
@@ -276,7 +276,7 @@ def build(n: int, results: str | Path = "results", dataset_map: dict | None = No
                 c["verdict"] = "match" if abs(c["diff"]) <= tol.get(metric, float("inf")) else "differs"
             row["cells"][name] = c
         tm = timing(results, method, steps)
-        if t.get("extra") and "params_trainable_M" not in tm:     # counts a method declares without a run
+        if t.get("extra"):                                  # counts a method declares without a run
             from .timing import declared_params
 
             tm = {**declared_params(method), **tm}
@@ -292,6 +292,7 @@ def build(n: int, results: str | Path = "results", dataset_map: dict | None = No
     csv_only = [CSV_ONLY[e] for e in t.get("extra", []) if e in CSV_ONLY]
     return {"table": int(n), "title": t["title"], "columns": names, "lower_better": lower, "rows": out_rows,
             "csv_only": csv_only, "labels": extra_labels(t.get("extra", []), timings),
+            "params_notes": sorted({tm["params_note"] for tm in timings if tm.get("params_note")}),
             "paper": {i: v for i, v in paper.items()}, "provenance": provenance(results, t, out_rows, dataset_map, config_sha256)}
 
 
@@ -418,7 +419,8 @@ def to_markdown(table: dict) -> str:
                                                                     for w in r.get("unavailable", {}).values()}))
               + "".join(f" § {r['label']} ({r['method']}) not run: {r['not_run']}." for r in table["rows"]
                         if r.get("not_run"))
-              + (" " + RUNTIME_NOTE if "runtime_s" in table["columns"] else ""),
+              + (" " + RUNTIME_NOTE if "runtime_s" in table["columns"] else "")
+              + "".join(f" {note}" for note in table.get("params_notes", [])),
               "", "Provenance: " + json.dumps(table["provenance"], sort_keys=True)]
     return "\n".join(lines) + "\n"
 

@@ -276,8 +276,10 @@ def declared_params(method: str) -> dict:
     name = method.partition("@")[0]
     if name not in B.registry() or not hasattr(B.get(name), "declared_params"):
         return {}
-    p = B.get(name).declared_params()
-    return {"params_trainable_M": round(p["trainable"] / 1e6, 2), "params_frozen_M": round(p["frozen"] / 1e6, 2)}
+    cls = B.get(name)
+    p = cls.declared_params()
+    return {"params_trainable_M": round(p["trainable"] / 1e6, 2), "params_frozen_M": round(p["frozen"] / 1e6, 2),
+            **({"params_note": cls.params_note} if getattr(cls, "params_note", "") else {})}
 
 
 def write_timing(record: dict, results: str | Path = "results", out: str | Path | None = None) -> Path:

@@ -128,6 +128,9 @@ def test_stablesr_rows_show_its_release_parameters_not_zero(tmp_path):
     for r in rows:
         assert r["cells"]["params_M"]["mean"] == 149.91 and r["cells"]["params_frozen_M"]["mean"] == 1303.6
         assert r["cells"]["runtime_s"] is None                          # not timed: no runtime invented
+    import bench.tables as T
+
+    assert "the paper's 52.49 M is the encoder alone" in T.to_markdown(table)
 
 
 def test_gpu_check_quick_prints_both_runtime_columns_on_the_cpu(monkeypatch, capsys):
