@@ -2,7 +2,8 @@
 (which reads both basicsr's and the older ESRGAN/KAIR key names and infers the architecture).
 
 Parameter counts (Table II): 16.70 M for the RRDB family (RRDBNet, 23 blocks, 64 features),
-28.01 M for SwinIR (the large real-world x4 GAN model).
+28.01 M for SwinIR (the large real-world x4 GAN model). SwinIR is padded as its release's test
+script pads (:func:`swinir_test_padding`), not by spandrel's size requirements.
 """
 from __future__ import annotations
 
@@ -123,9 +124,32 @@ class SwinIR(SpandrelRestorer):
                           "https://github.com/JingyunLiang/SwinIR/releases/download/v0.0/"
                           "003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth", size="136 MB"),)
 
+    window = 8                                      # the released models' attention window
+
     @classmethod
     def random_network(cls):
         from spandrel.architectures.SwinIR import SwinIR as Net
 
         return Net(upscale=4, in_chans=3, img_size=64, window_size=8, img_range=1.0, depths=[6] * 9, embed_dim=240,
                    num_heads=[8] * 9, mlp_ratio=2, upsampler="nearest+conv", resi_connection="3conv")
+
+    @torch.no_grad()
+    def restore(self, lq, mask=None, generator=None):
+        """As the release's ``main_test_swinir.py`` tests: mirror-pad past the next window multiple
+        (:func:`swinir_test_padding`), run the network, keep the top-left x4 crop, clamp."""
+        h, w = lq.shape[-2:]
+        out = self.net(swinir_test_padding(lq.to(self.device), self.window))
+        return out[..., : h * self.sf, : w * self.sf].clamp(0, 1)
+
+
+def swinir_test_padding(x: torch.Tensor, window: int = 8) -> torch.Tensor:
+    """SwinIR's test-time padding. Each side grows to ``(side // window + 1) * window``, so a side
+    that is already a multiple (64) still gains a whole window (64 -> 72); rows then columns are
+    filled with the image's mirror (last row first, edge repeated). A side shorter than its padding
+    gains only one mirror copy; the network's own reflect padding then completes the window, as
+    in the release. Bottom/right only, so the output's top-left crop is the image."""
+    for dim in (-2, -1):
+        side = x.shape[dim]
+        grow = min((side // window + 1) * window - side, side)
+        x = torch.cat((x, x.flip(dim).narrow(dim, 0, grow)), dim)
+    return x

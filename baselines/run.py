@@ -33,7 +33,13 @@ def run_method(method: str, data_dir: str | Path, out_dir: str | Path, *, steps:
         raise ResShiftError(f"{data_dir}: {method} inpaints and needs mask/ beside lq/")
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    for path in progress_bar(files, desc=f"{method} on {data_dir.name}", show=progress):
+    inside_timing = None
+    if hasattr(restorer, "restore_folder"):       # one process for the whole folder (StableSR's release)
+        inside_timing = restorer.restore_folder(files, out_dir, seed=seed)
+        files_each = []
+    else:
+        files_each = files
+    for path in progress_bar(files_each, desc=f"{method} on {data_dir.name}", show=progress):
         lq = read_image(path)[0][None]
         mask = None
         if restorer.task == "inpaint":
@@ -47,5 +53,7 @@ def run_method(method: str, data_dir: str | Path, out_dir: str | Path, *, steps:
             "seed_rule": "generator per image seeded by sha256(seed, method, image stem)", "seed": seed,
             "seconds": round(time.time() - t0, 3), "torch": torch.__version__, "python": platform.python_version(),
             "options": {k: str(v) for k, v in options.items()}}
+    if inside_timing is not None:
+        meta.update(inside_timing=inside_timing, seed_rule="one seed for the whole run (the release's own seeding)")
     write_text(json.dumps(meta, indent=1), out_dir / "meta.json")
     return out_dir

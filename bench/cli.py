@@ -150,12 +150,14 @@ def _time(args) -> int:
     from .timing import time_method, write_timing
 
     options = _key_values(args.option, "--option")
-    record = time_method(args.method, device=args.device, batch_size=args.batch_size, size=args.size,
-                         repeats=args.repeats, steps=None if args.steps == -1 else args.steps,
-                         models=args.models or Path(args.results) / "models", options=options)
-    print(f"{record['method']}-{record['steps']}: {record['seconds_per_image']} s/image "
-          f"(batch {record['batch_size']}, {record['input']} -> {record['output']}, {record['device_name']}); "
-          f"params {record['params_trainable_M']} M trainable + {record['params_frozen_M']} M frozen")
+    record = time_method(args.method, device=args.device, size=args.size,
+                         repeats=args.repeats, warmup=args.warmup, steps=None if args.steps == -1 else args.steps,
+                         models=args.models or Path(args.results) / "models", options=options,
+                         throughput_batch=args.throughput_batch, precision=args.precision)
+    print(f"{record['method']}-{record['steps']}: {record['latency_batch1_s']} s at batch 1, "
+          f"{record['throughput_s_per_image']} s/image at batch {record['throughput_batch']} "
+          f"({record['input']} -> {record['output']}, {record['device_name']}, {record['precision']}, "
+          f"nfe {record['nfe']}); params {record['params_trainable_M']} M trainable + {record['params_frozen_M']} M frozen")
     print(write_timing(record, args.results, args.out))
     return 0
 
@@ -332,10 +334,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rows shown as not run, with the reason (method unavailable, weights missing offline)")
     t.set_defaults(func=_table)
 
-    tm = sub.add_parser("time", help="seconds per image and parameter counts of a method")
+    tm = sub.add_parser("time", help="batch-1 latency, batch throughput, memory, nfe and parameters of a method")
     tm.add_argument("method")
     tm.add_argument("--device", default="cuda" if _cuda() else "cpu")
-    tm.add_argument("--batch-size", type=int, help="default 64 on GPU, 1 on CPU")
+    tm.add_argument("--throughput-batch", "--batch-size", dest="throughput_batch", type=int,
+                    help="images per call for the throughput column (default 64 on GPU, 4 on CPU); latency is batch 1")
+    tm.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                    help="ResShift configurations' network precision (compared methods: fp32)")
+    tm.add_argument("--warmup", type=int, default=1, help="untimed calls before each timed set")
     tm.add_argument("--size", type=int, default=64, help="input side (x4 SR: 64 -> 256)")
     tm.add_argument("--steps", type=int, help="sampling steps (diffusion baselines)")
     tm.add_argument("--repeats", type=int, default=3)

@@ -1,8 +1,9 @@
 """One GPU session's checks, printed as JSON lines (run where a CUDA device is present):
 
-1. Table II's runtime column (x4, 64 -> 256, seconds per image at batch 64, random weights of the
-   released sizes): ResShift-15, ResShiftL-4, DASR, and where spandrel/diffusers import,
-   RealESRGAN, SwinIR and LDM-15/-4.
+1. Table II's runtime columns (x4, 64 -> 256, random weights of the released sizes): the batch-1
+   latency (Table II's column) and seconds per image at batch 64 (the CSV's), with peak memory
+   and nfe: ResShift-15, ResShiftL-4, DASR, and where spandrel/diffusers import, RealESRGAN,
+   SwinIR and LDM-15/-4.
 2. The diffusion inpainting baselines on the 552.81 M guided-diffusion UNet at 256x256: one
    network evaluation (fp32, fp16; forward and forward+backward), the evaluations each method
    makes at 250 steps, and a timed run of each sampler (--inpaint-steps, default 250).
@@ -14,6 +15,9 @@
    PSFR-GAN and DifFace-100 at 512x512 (DFDNet needs its landmark model's weights, not timed).
 
     python benchmarks/gpu_check.py [--skip-inpaint-runs] [--inpaint-steps 250]
+    python benchmarks/gpu_check.py --quick      # check 1 only; on a machine without CUDA, on the CPU
+                                                # at 16x16 (ResShift at 64x64, its size multiple;
+                                                # batch 1 and batch 2, one repeat)
 """
 from __future__ import annotations
 
@@ -32,6 +36,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 DEV = "cuda"
 SIDE = 256                     # guided-diffusion image side (--smoke: 32, on a tiny UNet, on the CPU)
+LQ_SIDE = 64                   # Table II's input side (--quick on the CPU: 16)
+TABLE2_CASES = [("resshift_v1", None), ("resshift", None), ("bicubic", None), ("dasr", None),
+                ("realesrgan", None), ("swinir", None), ("ldm", 15), ("ldm", 4)]
 
 
 def sync():
@@ -56,18 +63,25 @@ def cuda_seconds(fn, repeats=5, warmup=2):
     return min(times)
 
 
-def table2_runtimes():
+def runtime_fields(rec: dict) -> dict:
+    """Both runtime columns of a timing record, with what they were measured on."""
+    return {"latency_batch1_s": rec["latency_batch1_s"], "throughput_s_per_image": rec["throughput_s_per_image"],
+            "throughput_batch": rec["throughput_batch"], "peak_memory_bytes": rec["peak_memory_bytes"],
+            "nfe": rec["nfe"], "network_calls": rec["network_calls"], "precision": rec["precision"],
+            "input": rec["input"], "device": rec["device_name"]}
+
+
+def table2_runtimes(quick: bool = False):
     from bench.timing import time_method
 
-    cases = [("resshift_v1", None), ("resshift", None), ("bicubic", None), ("dasr", None),
-             ("realesrgan", None), ("swinir", None), ("ldm", 15), ("ldm", 4)]
-    for method, steps in cases:
+    cpu = DEV != "cuda"
+    for method, steps in TABLE2_CASES:
         try:
-            rec = time_method(method, device=DEV, steps=steps, repeats=3, warmup=1,
-                              batch_size=None if DEV == "cuda" else 1)
-            emit(check="table2_runtime", method=method, steps=rec["steps"], seconds_per_image=rec["seconds_per_image"],
-                 batch=rec["batch_size"], params_M=rec["params_trainable_M"], frozen_M=rec["params_frozen_M"],
-                 weights=rec["weights"], device=rec["device_name"])
+            size = max(LQ_SIDE, 64) if method.startswith("resshift") and method != "resshift_tiny" else LQ_SIDE
+            rec = time_method(method, device=DEV, steps=steps, size=size, repeats=1 if quick else 3,
+                              warmup=0 if quick and cpu else 1, throughput_batch=2 if cpu else None)
+            emit(check="table2_runtime", method=method, steps=rec["steps"], **runtime_fields(rec),
+                 params_M=rec["params_trainable_M"], frozen_M=rec["params_frozen_M"], weights=rec["weights"])
         except Exception as exc:                      # a package missing on this machine
             emit(check="table2_runtime", method=method, steps=steps, error=f"{type(exc).__name__}: {exc}"[:300])
 
@@ -80,11 +94,11 @@ def other_baselines(smoke: bool):
              ("difface", 512, 2 if smoke else 100)]
     for method, size, steps in cases:
         try:
-            rec = time_method(method, device=DEV, steps=steps, size=size, batch_size=1, repeats=1 if smoke else 3,
-                              warmup=0 if smoke else 1)
+            rec = time_method(method, device=DEV, steps=steps, size=size, repeats=1 if smoke else 3,
+                              warmup=0 if smoke else 1, throughput_batch=2 if smoke else 8)
             emit(check="faces_inpainting_runtime", method=method, steps=rec["steps"], size=size,
-                 seconds_per_image=rec["seconds_per_image"], params_M=rec["params_trainable_M"],
-                 frozen_M=rec["params_frozen_M"], weights=rec["weights"], device=rec["device_name"])
+                 **runtime_fields(rec), params_M=rec["params_trainable_M"], frozen_M=rec["params_frozen_M"],
+                 weights=rec["weights"])
         except Exception as exc:                      # a package missing on this machine
             emit(check="faces_inpainting_runtime", method=method, error=f"{type(exc).__name__}: {exc}"[:300])
 
@@ -177,19 +191,27 @@ def training(tmp: Path):
          log_first=rows[1] if len(rows) > 1 else None, log_last=rows[-1])
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--inpaint-steps", type=int, default=250)
     ap.add_argument("--skip-inpaint-runs", action="store_true")
     ap.add_argument("--tmp", default="/tmp/gpu_check")
     ap.add_argument("--smoke", action="store_true", help="run every check on the CPU at toy sizes (to test the script)")
-    args = ap.parse_args()
-    global DEV, SIDE
+    ap.add_argument("--quick", action="store_true",
+                    help="only Table II's runtime columns; without CUDA, on the CPU at 16x16")
+    args = ap.parse_args(argv)
+    global DEV, SIDE, LQ_SIDE
     if args.smoke:
         DEV, SIDE, args.inpaint_steps = "cpu", 32, 4
+    elif args.quick and not torch.cuda.is_available():
+        DEV, LQ_SIDE = "cpu", 16
     elif not torch.cuda.is_available():
-        sys.exit("gpu_check: no CUDA device (--smoke runs the checks on the CPU at toy sizes)")
+        sys.exit("gpu_check: no CUDA device (--smoke runs the checks on the CPU at toy sizes; --quick only Table II's "
+                 "runtimes, on the CPU at 16x16)")
     emit(check="device", name=torch.cuda.get_device_name(0) if DEV == "cuda" else "cpu", torch=torch.__version__)
+    if args.quick:
+        table2_runtimes(quick=True)
+        return
     tmp = Path(args.tmp)
     tmp.mkdir(parents=True, exist_ok=True)
     for step in (cuda_vs_cpu, lambda: training(tmp), table2_runtimes,

@@ -298,7 +298,7 @@ def test_stablesr_adapter_builds_the_release_command_and_collects_outputs(tmp_pa
     repo = tmp_path / "StableSR"
     (repo / "scripts").mkdir(parents=True)
     (repo / SCRIPT).write_text(
-        "import argparse, os\nfrom PIL import Image\n"
+        "import argparse, os\nfrom PIL import Image\nfrom tqdm import trange\n"
         "p = argparse.ArgumentParser()\n"
         "for a in ['--config','--ckpt','--vqgan_ckpt','--init-img','--outdir','--ddpm_steps','--dec_w',"
         "'--colorfix_type','--input_size','--seed','--n_samples']: p.add_argument(a)\n"
@@ -306,14 +306,15 @@ def test_stablesr_adapter_builds_the_release_command_and_collects_outputs(tmp_pa
         "assert o.config == %r and o.dec_w == '0.5' and o.colorfix_type == 'adain' and o.input_size == '512'\n"
         "os.makedirs(o.outdir, exist_ok=True)\n"
         "open(os.path.join(o.outdir, 'args.txt'), 'w').write(o.ddpm_steps + ' ' + o.seed)\n"
-        "for f in os.listdir(o.init_img):\n"
+        "for i in trange(1):\n"
+        "  for f in os.listdir(o.init_img):\n"
         "    Image.open(os.path.join(o.init_img, f)).resize((512, 512)).save("
         "os.path.join(o.outdir, os.path.splitext(f)[0] + '.png'))\n" % CONFIG)
     for spec in B.get("stablesr").weights:
         _cache(spec.file).write_bytes(b"stand-in")
     method = B.build("stablesr", steps=4, repo=str(repo), python=sys.executable)
-    cmd = method.command(Path("IN"), Path("OUT"), 9, 2)
-    assert cmd[1:3] == [SCRIPT, "--config"] and cmd[cmd.index("--ddpm_steps") + 1] == "4"
+    cmd = method.command(Path("IN"), Path("OUT"), 9, 2, Path("T.json"))
+    assert cmd[3:5] == [SCRIPT, "--config"] and cmd[cmd.index("--ddpm_steps") + 1] == "4"
     lq = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     out = method.restore(lq, generator=torch.Generator().manual_seed(1))
     assert out.shape == (2, 3, 64, 64) and 0 <= out.min() and out.max() <= 1

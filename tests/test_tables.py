@@ -36,7 +36,8 @@ def test_table2_marks_verdicts_and_provenance(tmp_path):
     _metrics(tmp_path, "imagenet_test", "bsrgan", -1, {"psnr": 24.42, "ssim": 0.659, "lpips": 0.259})
     (tmp_path / "timing").mkdir()
     (tmp_path / "timing" / "resshift-4.json").write_text(json.dumps(
-        {"seconds_per_image": 0.19, "params_trainable_M": 118.59, "params_frozen_M": 55.32}))
+        {"latency_batch1_s": 0.19, "throughput_s_per_image": 0.011, "throughput_batch": 64, "device_name": "NVIDIA H200",
+         "seconds_per_image": 0.19, "params_trainable_M": 118.59, "params_frozen_M": 55.32}))
     restored = tmp_path / "restored" / "imagenet_test" / "resshift-4"
     restored.mkdir(parents=True)
     (restored / "meta.json").write_text(json.dumps({"weights_sha256": {"v3.pth": "abc"}, "device": "cuda:0"}))
@@ -116,8 +117,8 @@ def test_paper_values_of_every_table_load():
 def test_timing_record_counts_parameters(tmp_path):
     from bench.timing import time_method, write_timing
 
-    rec = time_method("resshift_tiny", size=8, repeats=1, warmup=0)
-    assert rec["batch_size"] == 1 and rec["output"] == "32x32" and rec["seconds_per_image"] > 0
+    rec = time_method("resshift_tiny", size=8, repeats=1, warmup=0, throughput_batch=2)
+    assert rec["throughput_batch"] == 2 and rec["output"] == "32x32" and rec["latency_batch1_s"] > 0
     assert rec["params_trainable_M"] > 0 and rec["params_frozen_M"] == 0
     assert json.loads(write_timing(rec, tmp_path).read_text())["method"] == "resshift_tiny"
 
