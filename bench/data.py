@@ -118,6 +118,45 @@ def read_source(source_id: str) -> np.ndarray:
     return arr
 
 
+def read_source_release(source_id: str) -> np.ndarray:
+    """(H, W, 3) float32 RGB in [0, 1] decoded as the authors' release decodes its GT: OpenCV's
+    ``imdecode(IMREAD_COLOR)`` (8-bit, grey to three channels, alpha dropped), divided by 255."""
+    if ":" in source_id and not os.path.exists(source_id):
+        return read_source(source_id).astype(np.float32) / 255
+    import cv2
+
+    data = np.frombuffer(Path(source_id).read_bytes(), np.uint8)
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if bgr is None:
+        raise ResShiftError(f"{source_id}: OpenCV cannot decode this image; replace or remove the file")
+    return np.ascontiguousarray(bgr[..., ::-1]).astype(np.float32) / 255
+
+
+def release_gt_transform(img: np.ndarray, size: int) -> np.ndarray:
+    """The release's test GT preparation (albumentations 1.3.1 ``SmallestMaxSize(size)`` then
+    ``CenterCrop(size, size)``) on a float32 image: scale = size / short side; unless it is 1,
+    OpenCV INTER_LINEAR to (round(h * scale), round(w * scale)) (Python's round); then the crop
+    at ((h' - size) // 2, (w' - size) // 2). The float result is what the release degrades."""
+    import cv2
+
+    h, w = img.shape[:2]
+    scale = size / float(min(w, h))
+    if scale != 1.0:
+        nh, nw = round(h * scale), round(w * scale)
+        if (nh, nw) != (h, w):
+            img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    h, w = img.shape[:2]
+    if h < size or w < size:
+        raise ResShiftError(f"image of {h}x{w} is smaller than the {size}x{size} crop after resizing")
+    top, left = (h - size) // 2, (w - size) // 2
+    return np.ascontiguousarray(img[top:top + size, left:left + size])
+
+
+def to_uint8_half_even(img: np.ndarray) -> np.ndarray:
+    """8-bit rounding as the release writes its PNGs (clip to [0, 1], x255, round half to even)."""
+    return np.round(np.clip(img, 0, 1) * 255.0).astype(np.uint8)
+
+
 def gt_transform(arr: np.ndarray, spec: dict | None) -> np.ndarray:
     """Resize the short side (bicubic, antialiased) and centre-crop, as the recipe says."""
     if not spec:
@@ -136,6 +175,20 @@ def gt_transform(arr: np.ndarray, spec: dict | None) -> np.ndarray:
         left, top = (img.width - c) // 2, (img.height - c) // 2
         img = img.crop((left, top, left + c, top + c))
     return np.asarray(img)
+
+
+def load_gt(source_id: str, spec: dict | None) -> tuple[np.ndarray, np.ndarray]:
+    """(GT uint8 as written, float32 GT that the degradation receives) of one source.
+
+    ``spec: {method: release, size: S}``: the release's decoding and float transform
+    (:func:`release_gt_transform`); the written GT is its 8-bit rounding while the LQ is made
+    from the unrounded float. Otherwise the 8-bit PIL transform of :func:`gt_transform`, and the
+    degradation receives that GT / 255."""
+    if spec and spec.get("method") == "release":
+        gt_float = release_gt_transform(read_source_release(source_id), int(spec["size"]))
+        return to_uint8_half_even(gt_float), gt_float
+    gt = gt_transform(read_source(source_id), spec)
+    return gt, gt.astype(np.float32) / 255.0
 
 
 # ----------------------------------------------------------------- samples
@@ -165,7 +218,7 @@ def synthesize(recipe: dict, row: dict) -> dict[str, np.ndarray | dict]:
     from resshift.data.degradations import DEGRADATIONS
     from resshift.data.masks import draw_mask, render_mask
 
-    gt = gt_transform(read_source(row["source"]), recipe.get("gt"))
+    gt, gt_float = load_gt(row["source"], recipe.get("gt"))
     rng = np.random.default_rng(row["seed"])
     kind = recipe["kind"]
     if kind == "folder":
@@ -180,7 +233,7 @@ def synthesize(recipe: dict, row: dict) -> dict[str, np.ndarray | dict]:
     deg = recipe["degradation"]
     draw, apply = DEGRADATIONS[deg["name"]]
     params = draw(rng, deg)
-    lq = apply(gt.astype(np.float32) / 255.0, params, deg)
+    lq = apply(gt_float, params, deg)
     return {"gt": gt, "lq": lq, "params": params}
 
 
@@ -189,13 +242,13 @@ def reapply(recipe: dict, row: dict) -> np.ndarray:
     from resshift.data.degradations import DEGRADATIONS
     from resshift.data.masks import render_mask
 
-    gt = gt_transform(read_source(row["source"]), recipe.get("gt"))
+    gt, gt_float = load_gt(row["source"], recipe.get("gt"))
     params = json.loads(row["params"])
     if recipe["kind"] == "inpaint":
         mask = render_mask(params, *gt.shape[:2])
         return (gt * (1 - mask[..., None])).astype(np.uint8)
     _, apply = DEGRADATIONS[recipe["degradation"]["name"]]
-    return apply(gt.astype(np.float32) / 255.0, params, recipe["degradation"])
+    return apply(gt_float, params, recipe["degradation"])
 
 
 def png_bytes(arr: np.ndarray) -> bytes:

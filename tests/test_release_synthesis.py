@@ -65,3 +65,35 @@ def test_release_kernels_rebuilt_from_their_parameters(path):
     params = json.loads(rec["params_json"])
     assert torch.equal(D.first_kernel(params, SR_CFG), rec["kernel1"])
     assert torch.equal(D.final_sinc_kernel(params, SR_CFG), rec["final_sinc_kernel"])
+
+
+def test_release_gt_preparation_from_the_source_files():
+    """GT preparation (OpenCV decode, SmallestMaxSize 256 = INTER_LINEAR on float32, centre
+    crop) of the three RealSet80 files of the fixture equals the release's: the float GT that
+    entered its degradation (resized sources 53.jpeg 170x130 and 4.jpg 177x284) and the 8-bit GT
+    it wrote (also 0054.jpg, 464x256, cropped only), difference 0."""
+    from bench.data import load_gt
+
+    by_source = {Path(_load(p)["source_file_in_release"]).name: _load(p) for p in SAMPLES}
+    checked = 0
+    for src in sorted((FIX / "sources").iterdir()):
+        rec = by_source[src.name]
+        gt_u8, gt_float = load_gt(str(src), {"method": "release", "size": 256})
+        assert np.array_equal(gt_u8, rec["gt_rgb"].numpy())
+        if rec["gt_float_rgb"] is not None:
+            assert np.array_equal(gt_float, rec["gt_float_rgb"].permute(1, 2, 0).numpy())
+            checked += 1
+        else:
+            assert np.array_equal(gt_float * 255, gt_u8.astype(np.float32))
+    assert checked == 2
+
+
+def test_release_sample_rebuilt_from_its_source_file():
+    """Source file -> our GT preparation -> our apply step with the recorded draws: the
+    release's LQ for the resized source 53.jpeg (run 1), difference 0."""
+    from bench.data import load_gt
+
+    rec = _load(FIX / "imagenet_test_run01_53.pt")
+    _, gt_float = load_gt(str(FIX / "sources" / "53.jpeg"), {"method": "release", "size": 256})
+    lq = D.apply_realesrgan_first_order(gt_float, json.loads(rec["params_json"]), SR_CFG, noise=rec["noise"])
+    assert np.array_equal(lq, rec["lq_rgb"].numpy())
