@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -88,11 +89,81 @@ def check_source(recipe: dict, source: str | os.PathLike | None) -> list[str]:
     return [str(p) for p in files]
 
 
-def select(recipe: dict, candidates: list[str]) -> list[str]:
-    """Seeded rule on file names (not on folder layout): sort by sha256(seed, name), take count."""
+IMAGENET_VAL_WNIDS = RECIPES / "labels" / "imagenet_val_wnids.txt.gz"
+_VAL_NAME = re.compile(r"ILSVRC2012_val_(\d{8})\.JPEG")
+
+
+def imagenet_val_wnids(path: str | os.PathLike | None = None) -> list[str]:
+    """Class (wnid) of each ImageNet validation image, in file-number order: a text file of
+    50,000 wnids, one a line (the shipped ``datasets/labels/imagenet_val_wnids.txt.gz``, the
+    list TensorFlow Datasets publishes), or the devkit-era ``LOC_val_solution.csv``."""
+    import gzip
+
+    path = Path(path or IMAGENET_VAL_WNIDS)
+    if not path.is_file():
+        raise ResShiftError(f"{path}: no such label file; give a list of 50000 wnids or LOC_val_solution.csv")
+    text = (gzip.open(path, "rt") if path.suffix == ".gz" else open(path)).read()
+    if text.startswith("ImageId"):                               # LOC_val_solution.csv
+        rows = dict(line.split(",", 1) for line in text.splitlines()[1:] if line.strip())
+        wnids = [rows.get(f"ILSVRC2012_val_{i:08d}", " ").split()[0] for i in range(1, 50001)]
+    else:
+        wnids = text.split()
+    if len(wnids) != 50000 or not all(w.startswith("n") for w in wnids):
+        raise ResShiftError(f"{path}: expected 50000 wnids (n########), found {len(wnids)} entries")
+    return wnids
+
+
+def release_selection(rel_paths: list[str], count: int, seed: int, exts=("png", "JPEG")) -> list[str]:
+    """The release's ImageNet-Test choice (``scripts/prepare_testing_imagenet_sr.py`` with its
+    dataset's constructor) on paths relative to the source folder: ``random.seed(seed)``, a
+    shuffle of the sorted ``*.JPEG`` list that is thrown away (it only advances the generator),
+    then the dataset's listing (sorted per extension, ``png`` first, case-sensitive) and
+    ``random.sample(listing, count)``, in that order."""
+    import random
+
+    rng = random.Random(seed)
+    rng.shuffle(sorted(p for p in rel_paths if p.endswith(".JPEG")))
+    listing: list[str] = []
+    for ext in exts:
+        listing.extend(sorted(p for p in rel_paths if p.endswith(f".{ext}")))
+    if len(listing) < count:
+        raise ResShiftError(f"the release's selection needs {count} *.{'/*.'.join(exts)} files, found {len(listing)}")
+    return rng.sample(listing, count)
+
+
+def _release_select(sel: dict, candidates: list[str], root: str | os.PathLike | None) -> list[str]:
+    """``select: {method: release, seed, count, layout}``; ``layout: class_folders`` (default)
+    reproduces the authors' folder (``<wnid>/<file>.JPEG``): a flat ``ILSVRC2012_img_val/`` is
+    placed into its class folders through the validation labels (``labels:`` or the shipped
+    list) first, so that both layouts give the authors' images."""
+    base = Path(root) if root is not None else Path(os.path.commonpath(candidates))
+    rel = {Path(c).relative_to(base).as_posix(): c for c in candidates}
+    if sel.get("layout", "class_folders") == "class_folders" and all("/" not in r for r in rel):
+        wnids = imagenet_val_wnids(sel.get("labels"))
+        placed = {}
+        for r, c in rel.items():
+            m = _VAL_NAME.fullmatch(r)
+            if m is None or not 1 <= int(m.group(1)) <= 50000:
+                raise ResShiftError(f"{c}: not an ImageNet validation file name (ILSVRC2012_val_########.JPEG); "
+                                    "the release selection places a flat folder into class folders by these names")
+            placed[f"{wnids[int(m.group(1)) - 1]}/{r}"] = c
+        rel = placed
+    picked = release_selection(list(rel), int(sel["count"]), int(sel.get("seed", 10000)),
+                               tuple(sel.get("exts", ("png", "JPEG"))))
+    return [rel[p] for p in picked]
+
+
+def select(recipe: dict, candidates: list[str], root: str | os.PathLike | None = None) -> list[str]:
+    """The recipe's selection: ``method: release`` (the authors' Python-random choice, see
+    :func:`release_selection`) or ``method: sha256`` (the default: a seeded rule on file names,
+    not on folder layout: sort by sha256(seed/name), take count)."""
     sel = recipe.get("select") or {}
     if not sel.get("count"):
         return sorted(candidates, key=lambda c: (Path(c).name, c))
+    if sel.get("method", "sha256") == "release":
+        return _release_select(sel, candidates, root)
+    if sel.get("method", "sha256") != "sha256":
+        raise ResShiftError(f"{recipe.get('_path', recipe['name'])}: select.method {sel['method']!r}: use release or sha256")
     seed = sel.get("seed", recipe["seed"])
 
     def key(c: str):
@@ -334,7 +405,7 @@ def build(recipe: dict | str, *, source: str | None = None, out: str | os.PathLi
     recipe = load_recipe(recipe) if isinstance(recipe, (str, os.PathLike)) else recipe
     out = Path(out or ROOT / "results" / "data" / recipe["name"])
     candidates = check_source(recipe, source)
-    chosen = select(recipe, candidates)
+    chosen = select(recipe, candidates, None if "packaged" in recipe["source"] else source)
     rows = plan(recipe, chosen)
     if limit is not None:
         rows = rows[: int(limit)]

@@ -97,3 +97,64 @@ def test_release_sample_rebuilt_from_its_source_file():
     _, gt_float = load_gt(str(FIX / "sources" / "53.jpeg"), {"method": "release", "size": 256})
     lq = D.apply_realesrgan_first_order(gt_float, json.loads(rec["params_json"]), SR_CFG, noise=rec["noise"])
     assert np.array_equal(lq, rec["lq_rgb"].numpy())
+
+
+VAL_NAMES = [f"ILSVRC2012_val_{i:08d}.JPEG" for i in range(1, 50001)]
+
+
+def _recorded(layout: str) -> list[str]:
+    return (FIX / f"selection_{layout}_3000.txt").read_text().split()
+
+
+def test_release_selection_on_both_layouts():
+    """``selection_*_3000.txt``: the release's script path run on 50,000 empty files named as
+    ImageNet-val, flat and in class folders (wnids from the public LOC_val_solution.csv); the
+    names in processing order. Our selection gives exactly these lists from a class-folder
+    listing, and the class-folder list from a flat folder (placed through the shipped labels)."""
+    from bench import data as B
+
+    recipe = B.load_recipe("imagenet_test")
+    assert recipe["select"]["method"] == "release"
+    wnids = B.imagenet_val_wnids()
+    classes = [f"/val/{w}/{n}" for w, n in zip(wnids, VAL_NAMES)]
+    got = B.select(recipe, classes[::-1], root="/val")
+    assert [p[len("/val/"):] for p in got] == _recorded("class_layout")
+    from_flat = B.select(recipe, [f"/flat/{n}" for n in VAL_NAMES], root="/flat")
+    assert [Path(p).name for p in from_flat] == [Path(p).name for p in _recorded("class_layout")]
+    # the same procedure on the flat listing, as the release would run on a flat folder
+    flat = B.select({**recipe, "select": {**recipe["select"], "layout": "as_is"}},
+                    [f"/flat/{n}" for n in VAL_NAMES], root="/flat")
+    assert [Path(p).name for p in flat] == _recorded("flat")
+    assert len(set(_recorded("flat")) & {Path(p).name for p in _recorded("class_layout")}) < 300
+    sha = B.select({**recipe, "select": {"method": "sha256", "count": 3000, "seed": 10000}}, classes)
+    assert len(sha) == 3000 and set(sha) != set(got)
+
+
+@pytest.mark.slow
+def test_data_build_picks_the_release_images(tmp_path):
+    """``data build imagenet_test --source DIR`` on a flat folder of 50,000 val-named files picks
+    the authors' images in their order (the first two hold real pixels; --limit 2)."""
+    from PIL import Image
+
+    from bench.cli import main
+
+    src = tmp_path / "ILSVRC2012_img_val"
+    src.mkdir()
+    for n in VAL_NAMES:
+        (src / n).touch()
+    first = [Path(p).name for p in _recorded("class_layout")[:2]]
+    rng = np.random.default_rng(0)
+    for n in first:
+        Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(src / n, format="JPEG")
+    out = tmp_path / "out"
+    assert main(["data", "build", "imagenet_test", "--source", str(src), "--out", str(out), "--limit", "2"]) == 0
+    import csv
+
+    with open(out / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [Path(r["source"]).name for r in rows] == first and all(r["status"] == "ok" for r in rows)
+    from bench.data import load_recipe, reapply
+
+    for r in rows:
+        lq = np.asarray(Image.open(out / "lq" / f"{r['sample']}.png"))
+        assert lq.shape == (64, 64, 3) and np.array_equal(reapply(load_recipe("imagenet_test"), r), lq)
