@@ -158,3 +158,26 @@ def test_data_build_picks_the_release_images(tmp_path):
     for r in rows:
         lq = np.asarray(Image.open(out / "lq" / f"{r['sample']}.png"))
         assert lq.shape == (64, 64, 3) and np.array_equal(reapply(load_recipe("imagenet_test"), r), lq)
+
+
+def test_release_celeba_lq_rebuilt_from_its_parameters():
+    """CelebA-Test: ``celeba_test_samples.pt`` holds 4 samples of the release's
+    ``scripts/prepare_testing_celeba_faceir.py`` (``datapipe/face_degradation_testing.py``; its
+    default seed 10000 for Python, numpy and torch; the 20 faces of
+    ``testdata/faceir/cropped_faces/results``, 512x512, used cyclically) with the drawn sf, qf,
+    nf, sigmas, theta and the exact noise field (converted here to RGB). Our apply step gives
+    their LQ with difference 0 (OpenCV JPEG: the same libjpeg-turbo build in the venv's OpenCV).
+    GT and LQ are stored as lossless BGR PNG bytes."""
+    import cv2
+
+    def rgb(png):
+        return cv2.imdecode(png.numpy(), cv2.IMREAD_COLOR)[..., ::-1]
+
+    samples = torch.load(FIX / "celeba_test_samples.pt", weights_only=True)
+    assert len(samples) == 4
+    for rec in samples:
+        params = json.loads(rec["params_json"])
+        gt = np.ascontiguousarray(rgb(rec["gt_png_bgr"])).astype(np.float32) / 255
+        lq = D.apply_face_test(gt, params, {"kernel_size": 41}, noise=rec["noise_rgb"].numpy())
+        assert np.array_equal(lq, rgb(rec["lq_png_bgr"])), rec["run_index"]
+        assert int(params["jpeg_quality"]) == rec["jpeg_q"]

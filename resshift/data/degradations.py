@@ -243,20 +243,30 @@ def apply_realesrgan_first_order(gt: np.ndarray, p: dict, cfg: dict, noise=None)
 
 # ----------------------------------------------------------------- blind face restoration (test)
 def draw_face_test(rng: np.random.Generator, cfg: dict) -> dict:
-    """CelebA-Test degradation of the released test code (PROTOCOL §2)."""
+    """CelebA-Test draws of the release (``scripts/prepare_testing_celeba_faceir.py``): downscale
+    U(1, 32), JPEG quality U(30, 70) (used truncated to an integer, so 30..69), noise sigma
+    U(1, 20), kernel sigmas U(4, 16), angle U(0, pi)."""
     return {"sigma_x": float(rng.uniform(*cfg["blur_sigma"])), "sigma_y": float(rng.uniform(*cfg["blur_sigma"])),
             "theta": float(rng.uniform(0, math.pi)), "downscale": float(rng.uniform(*cfg["downscale_range"])),
             "noise_sigma": float(rng.uniform(*cfg["noise_range"])), "noise_seed": _seed(rng),
-            "jpeg_quality": int(rng.integers(cfg["jpeg_range"][0], cfg["jpeg_range"][1] + 1))}
+            "jpeg_quality": float(rng.uniform(*cfg["jpeg_range"]))}
 
 
-def apply_face_test(gt: np.ndarray, p: dict, cfg: dict) -> np.ndarray:
+def apply_face_test(gt: np.ndarray, p: dict, cfg: dict, noise=None) -> np.ndarray:
+    """The release's ``face_degradation`` (``datapipe/face_degradation_testing.py``) on an RGB
+    float32 face: 41x41 anisotropic Gaussian (float64, ``cv2.filter2D``), INTER_LINEAR down to
+    (int(w // s), int(h // s)), Gaussian noise, OpenCV JPEG at int(quality), INTER_LINEAR back,
+    8-bit rounding. ``noise`` ((h', w', 3) RGB float32) replaces the seeded field."""
     h, w = gt.shape[:2]
     kernel = gaussian_kernel(int(cfg["kernel_size"]), p["sigma_x"], p["sigma_y"], p["theta"], False)
-    x = blur(gt, kernel)
-    x = resize(x, int(h / p["downscale"]), int(w / p["downscale"]), "bilinear")
-    x = gaussian_noise(x, p["noise_sigma"], False, p["noise_seed"])
-    x = jpeg(x, p["jpeg_quality"])
+    x = cv2.filter2D(gt, -1, kernel)
+    s = p["downscale"]
+    x = cv2.resize(x, (int(w // s), int(h // s)), interpolation=cv2.INTER_LINEAR)
+    if noise is None:
+        x = gaussian_noise(x, p["noise_sigma"], False, p["noise_seed"])
+    else:
+        x = np.clip(x + np.asarray(noise, np.float32), 0, 1)
+    x = jpeg(x, int(p["jpeg_quality"]))
     x = resize(x, h, w, "bilinear")
     return to_uint8(x)
 
