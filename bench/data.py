@@ -1,8 +1,8 @@
 """Test sets from recipes (``datasets/<name>.yaml``): selection, synthesis, manifest, checksums.
 
 A recipe names its source (images that ship inside packages, or a folder the user supplies),
-a seeded selection rule on file names, the GT transform, the degradation or masks, and the
-seed. ``build(recipe, ...)`` writes ``gt/``, ``lq/``, ``mask/`` (as applicable) and
+its selection (the authors' Python-random choice, or a seeded rule on file names), the GT
+transform, the degradation or masks, and the seed. ``build(recipe, ...)`` writes ``gt/``, ``lq/``, ``mask/`` (as applicable) and
 ``manifest.csv``: one row per sample with its source, its own seed, every parameter drawn and
 the sha256 of each file written. Each sample's seed is derived from the recipe seed and the
 sample's name, so 1 or N workers, or only the first K samples, give the same bytes.
@@ -102,7 +102,8 @@ def imagenet_val_wnids(path: str | os.PathLike | None = None) -> list[str]:
     path = Path(path or IMAGENET_VAL_WNIDS)
     if not path.is_file():
         raise ResShiftError(f"{path}: no such label file; give a list of 50000 wnids or LOC_val_solution.csv")
-    text = (gzip.open(path, "rt") if path.suffix == ".gz" else open(path)).read()
+    with (gzip.open(path, "rt") if path.suffix == ".gz" else open(path)) as f:
+        text = f.read()
     if text.startswith("ImageId"):                               # LOC_val_solution.csv
         rows = dict(line.split(",", 1) for line in text.splitlines()[1:] if line.strip())
         wnids = [rows.get(f"ILSVRC2012_val_{i:08d}", " ").split()[0] for i in range(1, 50001)]
