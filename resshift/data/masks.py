@@ -24,6 +24,10 @@ Settings use the release's names and meanings, as its generator objects are buil
   [int(min_padding_percent n), int(max_padding_percent n)) over n (the left/right bands drawn on
   the height, top/bottom on the width, as the release does), then each of left, top, right,
   bottom is masked with its probability; if none is, one is chosen in proportion to them.
+
+Settings left out take the values of the release's ``configs/inpaint_lama256_*.yaml`` (box 30..150,
+1..4, margin 10; irregular 4/200/100, 1..5; outpainting 0.04..0.25, 0.5 per side) and
+masking_percent 0.5, not its generator classes' own defaults.
 """
 from __future__ import annotations
 
@@ -41,9 +45,9 @@ _TWO_PI = 2 * 3.1415926                                  # the release's constan
 def _box_cfg(cfg: dict) -> tuple[int, int, int, int, int]:
     """(margin, min size, max size, min count, max count); ``size: [lo, hi]`` and
     ``min_boxes``/``max_boxes`` are accepted as older spellings of the release's names."""
-    lo, hi = cfg.get("size", (cfg.get("bbox_min_size", 30), cfg.get("bbox_max_size", 100)))
-    return (int(cfg.get("margin", 10)), int(lo), int(hi), int(cfg.get("min_times", cfg.get("min_boxes", 0))),
-            int(cfg.get("max_times", cfg.get("max_boxes", 3))))
+    lo, hi = cfg.get("size", (cfg.get("bbox_min_size", 30), cfg.get("bbox_max_size", 150)))
+    return (int(cfg.get("margin", 10)), int(lo), int(hi), int(cfg.get("min_times", cfg.get("min_boxes", 1))),
+            int(cfg.get("max_times", cfg.get("max_boxes", 4))))
 
 
 def draw_mask(kind: str, rng: np.random.Generator, h: int, w: int, cfg: dict | None = None) -> dict:
@@ -62,9 +66,9 @@ def draw_mask(kind: str, rng: np.random.Generator, h: int, w: int, cfg: dict | N
             boxes.append([top, left, bh, bw])
         return {"kind": kind, "boxes": boxes}
     if kind == "irregular":
-        max_angle, max_len, max_width = (int(cfg.get("max_angle", 4)), int(cfg.get("max_len", 60)),
-                                         int(cfg.get("max_width", 20)))
-        tmin, tmax = int(cfg.get("min_times", 0)), int(cfg.get("max_times", 10))
+        max_angle, max_len, max_width = (int(cfg.get("max_angle", 4)), int(cfg.get("max_len", 200)),
+                                         int(cfg.get("max_width", 100)))
+        tmin, tmax = int(cfg.get("min_times", 1)), int(cfg.get("max_times", 5))
         strokes = []
         for i in range(int(rng.integers(tmin, tmax + 2))):
             x, y = int(rng.integers(w)), int(rng.integers(h))
@@ -82,9 +86,9 @@ def draw_mask(kind: str, rng: np.random.Generator, h: int, w: int, cfg: dict | N
         return {"kind": kind, "strokes": strokes}
     if kind == "half":
         return {"kind": kind, "side": HALF_SIDES[int(rng.integers(4))],
-                "percent": float(cfg.get("masking_percent", 0.25))}
+                "percent": float(cfg.get("masking_percent", 0.5))}
     if kind == "expand":
-        return {"kind": kind, "percent": float(cfg.get("masking_percent", 0.25))}
+        return {"kind": kind, "percent": float(cfg.get("masking_percent", 0.5))}
     if kind == "outpaint":
         lo, hi = float(cfg.get("min_padding_percent", 0.04)), float(cfg.get("max_padding_percent", 0.25))
         probs = [float(cfg.get(f"{s}_padding_prob", 0.5)) for s in OUTPAINT_SIDES]
