@@ -1,8 +1,8 @@
 """Test sets from recipes (``bench/datasets/<name>.yaml``): selection, synthesis, manifest, checksums.
 
 A recipe names its source (images that ship inside packages, or a folder the user supplies),
-a seeded selection rule on file names, the GT transform, the degradation or masks, and the
-seed. ``build(recipe, ...)`` writes ``gt/``, ``lq/``, ``mask/`` (as applicable) and
+its selection (the authors' Python-random choice, or a seeded rule on file names), the GT
+transform, the degradation or masks, and the seed. ``build(recipe, ...)`` writes ``gt/``, ``lq/``, ``mask/`` (as applicable) and
 ``manifest.csv``: one row per sample with its source, its own seed, every parameter drawn and
 the sha256 of each file written. Each sample's seed is derived from the recipe seed and the
 sample's name, so 1 or N workers, or only the first K samples, give the same bytes.
@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -88,11 +89,82 @@ def check_source(recipe: dict, source: str | os.PathLike | None) -> list[str]:
     return [str(p) for p in files]
 
 
-def select(recipe: dict, candidates: list[str]) -> list[str]:
-    """Seeded rule on file names (not on folder layout): sort by sha256(seed, name), take count."""
+IMAGENET_VAL_WNIDS = RECIPES / "labels" / "imagenet_val_wnids.txt.gz"
+_VAL_NAME = re.compile(r"ILSVRC2012_val_(\d{8})\.JPEG")
+
+
+def imagenet_val_wnids(path: str | os.PathLike | None = None) -> list[str]:
+    """Class (wnid) of each ImageNet validation image, in file-number order: a text file of
+    50,000 wnids, one a line (the shipped ``bench/datasets/labels/imagenet_val_wnids.txt.gz``, the
+    list TensorFlow Datasets publishes), or the devkit-era ``LOC_val_solution.csv``."""
+    import gzip
+
+    path = Path(path or IMAGENET_VAL_WNIDS)
+    if not path.is_file():
+        raise ResShiftError(f"{path}: no such label file; give a list of 50000 wnids or LOC_val_solution.csv")
+    with (gzip.open(path, "rt") if path.suffix == ".gz" else open(path)) as f:
+        text = f.read()
+    if text.startswith("ImageId"):                               # LOC_val_solution.csv
+        rows = dict(line.split(",", 1) for line in text.splitlines()[1:] if line.strip())
+        wnids = [rows.get(f"ILSVRC2012_val_{i:08d}", " ").split()[0] for i in range(1, 50001)]
+    else:
+        wnids = text.split()
+    if len(wnids) != 50000 or not all(w.startswith("n") for w in wnids):
+        raise ResShiftError(f"{path}: expected 50000 wnids (n########), found {len(wnids)} entries")
+    return wnids
+
+
+def release_selection(rel_paths: list[str], count: int, seed: int, exts=("png", "JPEG")) -> list[str]:
+    """The release's ImageNet-Test choice (``scripts/prepare_testing_imagenet_sr.py`` with its
+    dataset's constructor) on paths relative to the source folder: ``random.seed(seed)``, a
+    shuffle of the sorted ``*.JPEG`` list that is thrown away (it only advances the generator),
+    then the dataset's listing (sorted per extension, ``png`` first, case-sensitive) and
+    ``random.sample(listing, count)``, in that order."""
+    import random
+
+    rng = random.Random(seed)
+    rng.shuffle(sorted(p for p in rel_paths if p.endswith(".JPEG")))
+    listing: list[str] = []
+    for ext in exts:
+        listing.extend(sorted(p for p in rel_paths if p.endswith(f".{ext}")))
+    if len(listing) < count:
+        raise ResShiftError(f"the release's selection needs {count} *.{'/*.'.join(exts)} files, found {len(listing)}")
+    return rng.sample(listing, count)
+
+
+def _release_select(sel: dict, candidates: list[str], root: str | os.PathLike | None) -> list[str]:
+    """``select: {method: release, seed, count, layout}``; ``layout: class_folders`` (default)
+    reproduces the authors' folder (``<wnid>/<file>.JPEG``): a flat ``ILSVRC2012_img_val/`` is
+    placed into its class folders through the validation labels (``labels:`` or the shipped
+    list) first, so that both layouts give the authors' images."""
+    base = Path(root) if root is not None else Path(os.path.commonpath(candidates))
+    rel = {Path(c).relative_to(base).as_posix(): c for c in candidates}
+    if sel.get("layout", "class_folders") == "class_folders" and all("/" not in r for r in rel):
+        wnids = imagenet_val_wnids(sel.get("labels"))
+        placed = {}
+        for r, c in rel.items():
+            m = _VAL_NAME.fullmatch(r)
+            if m is None or not 1 <= int(m.group(1)) <= 50000:
+                raise ResShiftError(f"{c}: not an ImageNet validation file name (ILSVRC2012_val_########.JPEG); "
+                                    "the release selection places a flat folder into class folders by these names")
+            placed[f"{wnids[int(m.group(1)) - 1]}/{r}"] = c
+        rel = placed
+    picked = release_selection(list(rel), int(sel["count"]), int(sel.get("seed", 10000)),
+                               tuple(sel.get("exts", ("png", "JPEG"))))
+    return [rel[p] for p in picked]
+
+
+def select(recipe: dict, candidates: list[str], root: str | os.PathLike | None = None) -> list[str]:
+    """The recipe's selection: ``method: release`` (the authors' Python-random choice, see
+    :func:`release_selection`) or ``method: sha256`` (the default: a seeded rule on file names,
+    not on folder layout: sort by sha256(seed/name), take count)."""
     sel = recipe.get("select") or {}
     if not sel.get("count"):
         return sorted(candidates, key=lambda c: (Path(c).name, c))
+    if sel.get("method", "sha256") == "release":
+        return _release_select(sel, candidates, root)
+    if sel.get("method", "sha256") != "sha256":
+        raise ResShiftError(f"{recipe.get('_path', recipe['name'])}: select.method {sel['method']!r}: use release or sha256")
     seed = sel.get("seed", recipe["seed"])
 
     def key(c: str):
@@ -118,6 +190,45 @@ def read_source(source_id: str) -> np.ndarray:
     return arr
 
 
+def read_source_release(source_id: str) -> np.ndarray:
+    """(H, W, 3) float32 RGB in [0, 1] decoded as the authors' release decodes its GT: OpenCV's
+    ``imdecode(IMREAD_COLOR)`` (8-bit, grey to three channels, alpha dropped), divided by 255."""
+    if ":" in source_id and not os.path.exists(source_id):
+        return read_source(source_id).astype(np.float32) / 255
+    import cv2
+
+    data = np.frombuffer(Path(source_id).read_bytes(), np.uint8)
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if bgr is None:
+        raise ResShiftError(f"{source_id}: OpenCV cannot decode this image; replace or remove the file")
+    return np.ascontiguousarray(bgr[..., ::-1]).astype(np.float32) / 255
+
+
+def release_gt_transform(img: np.ndarray, size: int) -> np.ndarray:
+    """The release's test GT preparation (albumentations 1.3.1 ``SmallestMaxSize(size)`` then
+    ``CenterCrop(size, size)``) on a float32 image: scale = size / short side; unless it is 1,
+    OpenCV INTER_LINEAR to (round(h * scale), round(w * scale)) (Python's round); then the crop
+    at ((h' - size) // 2, (w' - size) // 2). The float result is what the release degrades."""
+    import cv2
+
+    h, w = img.shape[:2]
+    scale = size / float(min(w, h))
+    if scale != 1.0:
+        nh, nw = round(h * scale), round(w * scale)
+        if (nh, nw) != (h, w):
+            img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    h, w = img.shape[:2]
+    if h < size or w < size:
+        raise ResShiftError(f"image of {h}x{w} is smaller than the {size}x{size} crop after resizing")
+    top, left = (h - size) // 2, (w - size) // 2
+    return np.ascontiguousarray(img[top:top + size, left:left + size])
+
+
+def to_uint8_half_even(img: np.ndarray) -> np.ndarray:
+    """8-bit rounding as the release writes its PNGs (clip to [0, 1], x255, round half to even)."""
+    return np.round(np.clip(img, 0, 1) * 255.0).astype(np.uint8)
+
+
 def gt_transform(arr: np.ndarray, spec: dict | None) -> np.ndarray:
     """Resize the short side (bicubic, antialiased) and centre-crop, as the recipe says."""
     if not spec:
@@ -136,6 +247,20 @@ def gt_transform(arr: np.ndarray, spec: dict | None) -> np.ndarray:
         left, top = (img.width - c) // 2, (img.height - c) // 2
         img = img.crop((left, top, left + c, top + c))
     return np.asarray(img)
+
+
+def load_gt(source_id: str, spec: dict | None) -> tuple[np.ndarray, np.ndarray]:
+    """(GT uint8 as written, float32 GT that the degradation receives) of one source.
+
+    ``spec: {method: release, size: S}``: the release's decoding and float transform
+    (:func:`release_gt_transform`); the written GT is its 8-bit rounding while the LQ is made
+    from the unrounded float. Otherwise the 8-bit PIL transform of :func:`gt_transform`, and the
+    degradation receives that GT / 255."""
+    if spec and spec.get("method") == "release":
+        gt_float = release_gt_transform(read_source_release(source_id), int(spec["size"]))
+        return to_uint8_half_even(gt_float), gt_float
+    gt = gt_transform(read_source(source_id), spec)
+    return gt, gt.astype(np.float32) / 255.0
 
 
 # ----------------------------------------------------------------- samples
@@ -165,7 +290,7 @@ def synthesize(recipe: dict, row: dict) -> dict[str, np.ndarray | dict]:
     from resshift.data.degradations import DEGRADATIONS
     from resshift.data.masks import draw_mask, render_mask
 
-    gt = gt_transform(read_source(row["source"]), recipe.get("gt"))
+    gt, gt_float = load_gt(row["source"], recipe.get("gt"))
     rng = np.random.default_rng(row["seed"])
     kind = recipe["kind"]
     if kind == "folder":
@@ -180,7 +305,7 @@ def synthesize(recipe: dict, row: dict) -> dict[str, np.ndarray | dict]:
     deg = recipe["degradation"]
     draw, apply = DEGRADATIONS[deg["name"]]
     params = draw(rng, deg)
-    lq = apply(gt.astype(np.float32) / 255.0, params, deg)
+    lq = apply(gt_float, params, deg)
     return {"gt": gt, "lq": lq, "params": params}
 
 
@@ -189,13 +314,13 @@ def reapply(recipe: dict, row: dict) -> np.ndarray:
     from resshift.data.degradations import DEGRADATIONS
     from resshift.data.masks import render_mask
 
-    gt = gt_transform(read_source(row["source"]), recipe.get("gt"))
+    gt, gt_float = load_gt(row["source"], recipe.get("gt"))
     params = json.loads(row["params"])
     if recipe["kind"] == "inpaint":
         mask = render_mask(params, *gt.shape[:2])
         return (gt * (1 - mask[..., None])).astype(np.uint8)
     _, apply = DEGRADATIONS[recipe["degradation"]["name"]]
-    return apply(gt.astype(np.float32) / 255.0, params, recipe["degradation"])
+    return apply(gt_float, params, recipe["degradation"])
 
 
 def png_bytes(arr: np.ndarray) -> bytes:
@@ -271,7 +396,7 @@ def build(recipe: dict | str, *, source: str | None = None, out: str | os.PathLi
     recipe = load_recipe(recipe) if isinstance(recipe, (str, os.PathLike)) else recipe
     out = Path(out or Path("results") / "data" / recipe["name"])
     candidates = check_source(recipe, source)
-    chosen = select(recipe, candidates)
+    chosen = select(recipe, candidates, None if "packaged" in recipe["source"] else source)
     rows = plan(recipe, chosen)
     if limit is not None:
         rows = rows[: int(limit)]

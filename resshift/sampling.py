@@ -339,7 +339,7 @@ def sample(model: ResShiftModel, lq: torch.Tensor, noise: NoiseField, *, mask: t
     device = lq.device
     micro = micro_batch or b
     if mask is not None:
-        lq = lq * (1 - mask)                            # LQ = GT * (1 - mask), 1 = hole (PROTOCOL)
+        lq = lq * (1 - mask)                            # LQ = GT * (1 - mask), 1 = hole (docs/protocol.md §2)
     down = ae.downsample_factor if ae is not None else 1
     zs = diffusion.sf / down                            # chain-space pixels per LQ pixel
     tiles = tile_grid(h, w, tile, overlap, m)
