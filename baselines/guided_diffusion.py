@@ -48,13 +48,18 @@ MODELS = {
 LICENCES = {"imagenet": "MIT (openai guided-diffusion)", "celeba": "CC BY-NC-SA 4.0 (RePaint's CelebA-HQ model)"}
 
 
+def _heads(channels: int, num_heads: int, num_head_channels: int) -> int:
+    """guided-diffusion's rule: ``num_head_channels`` (when not -1) fixes the head width, else ``num_heads``."""
+    return channels // num_head_channels if num_head_channels != -1 else num_heads
+
+
 class AttentionBlock(nn.Module):
     """Self-attention over the pixels (guided-diffusion's legacy head order: the qkv channels are
     split into heads first, then into q, k, v)."""
 
-    def __init__(self, channels: int, num_head_channels: int):
+    def __init__(self, channels: int, num_head_channels: int = -1, num_heads: int = 1):
         super().__init__()
-        self.heads = channels // num_head_channels
+        self.heads = _heads(channels, num_heads, num_head_channels)
         self.norm = GroupNorm32(channels)
         self.qkv = nn.Conv1d(channels, 3 * channels, 1)
         self.proj_out = nn.Conv1d(channels, channels, 1)
@@ -70,36 +75,69 @@ class AttentionBlock(nn.Module):
         return (h + self.proj_out(a)).reshape(b, c, *spatial)
 
 
+class AttentionPool2d(nn.Module):
+    """The classifier's head: attention of the spatial mean over [mean, pixels] plus a learned
+    position embedding, read out at the mean token (heads in q/k/v-first order, as in CLIP)."""
+
+    def __init__(self, spatial: int, channels: int, num_head_channels: int, out_channels: int):
+        super().__init__()
+        self.positional_embedding = nn.Parameter(torch.zeros(channels, spatial ** 2 + 1))
+        self.qkv_proj = nn.Conv1d(channels, 3 * channels, 1)
+        self.c_proj = nn.Conv1d(channels, out_channels, 1)
+        self.heads = channels // num_head_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c = x.shape[:2]
+        x = x.reshape(b, c, -1)
+        x = torch.cat([x.mean(dim=-1, keepdim=True), x], dim=-1) + self.positional_embedding[None].to(x.dtype)
+        q, k, v = self.qkv_proj(x).chunk(3, dim=1)
+        n, hc = x.shape[-1], c // self.heads
+        scale = hc ** -0.25
+        w = torch.einsum("bct,bcs->bts", (q * scale).reshape(b * self.heads, hc, n),
+                         (k * scale).reshape(b * self.heads, hc, n))
+        w = torch.softmax(w.float(), dim=-1).type(w.dtype)
+        a = torch.einsum("bts,bcs->bct", w, v.reshape(b * self.heads, hc, n)).reshape(b, c, n)
+        return self.c_proj(a)[:, :, 0]
+
+
 class ADMUNet(nn.Module):
-    """guided-diffusion's UNetModel (unconditional, 2-D), keys as in its checkpoints;
-    ``num_res_blocks`` may give one count per level (DifFace's FFHQ-512 model)."""
+    """guided-diffusion's UNetModel (2-D), keys as in its checkpoints; ``num_classes`` makes it
+    class-conditional (a label embedding added to the timestep embedding, as the ImageNet
+    ``256x256_diffusion.pt``); ``num_res_blocks`` may give one count per level (DifFace's FFHQ-512
+    model). ``attention_resolutions`` are feature-map sizes (image_size // downsampling)."""
 
     def __init__(self, image_size: int, in_channels: int, model_channels: int, out_channels: int,
                  num_res_blocks: int | Sequence[int], attention_resolutions=(32, 16, 8),
                  channel_mult=(1, 1, 2, 2, 4, 4),
                  num_head_channels: int = 64, resblock_updown: bool = True, use_scale_shift_norm: bool = True,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, num_classes: int | None = None, num_heads: int = 1):
         super().__init__()
         blocks = [num_res_blocks] * len(channel_mult) if isinstance(num_res_blocks, int) else list(num_res_blocks)
         if len(blocks) != len(channel_mult):
             raise ValueError("num_res_blocks: one count per level of channel_mult")
-        self.out_channels, self.in_channels = out_channels, in_channels
+        self.out_channels, self.in_channels, self.num_classes = out_channels, in_channels, num_classes
         attn_ds = {image_size // r for r in attention_resolutions}
         emb = model_channels * 4
         self.model_channels = model_channels
         self.time_embed = nn.Sequential(nn.Linear(model_channels, emb), nn.SiLU(), nn.Linear(emb, emb))
+        if num_classes is not None:
+            self.label_emb = nn.Embedding(num_classes, emb)
 
         def res(cin, cout, **kw):
             return ResBlock(cin, emb, cout, dropout, use_scale_shift_norm, **kw)
 
-        self.input_blocks = nn.ModuleList([TimestepSequential(nn.Conv2d(in_channels, model_channels, 3, padding=1))])
-        skips, ch, ds = [model_channels], model_channels, 1
+        def attn(c):
+            return AttentionBlock(c, num_head_channels, num_heads)
+
+        ch = int(channel_mult[0] * model_channels)
+        self.input_blocks = nn.ModuleList([TimestepSequential(nn.Conv2d(in_channels, ch, 3, padding=1))])
+        skips, ds = [ch], 1
         for level, mult in enumerate(channel_mult):
             for _ in range(blocks[level]):
-                layers: list[nn.Module] = [res(ch, mult * model_channels)]
-                ch = mult * model_channels
+                layers: list[nn.Module] = [res(ch, int(mult * model_channels))]
+                ch = int(mult * model_channels)
                 if ds in attn_ds:
-                    layers.append(AttentionBlock(ch, num_head_channels))
+                    layers.append(attn(ch))
                 self.input_blocks.append(TimestepSequential(*layers))
                 skips.append(ch)
             if level != len(channel_mult) - 1:
@@ -107,14 +145,14 @@ class ADMUNet(nn.Module):
                 self.input_blocks.append(TimestepSequential(down))
                 skips.append(ch)
                 ds *= 2
-        self.middle_block = TimestepSequential(res(ch, ch), AttentionBlock(ch, num_head_channels), res(ch, ch))
+        self.middle_block = TimestepSequential(res(ch, ch), attn(ch), res(ch, ch))
         self.output_blocks = nn.ModuleList()
         for level, mult in list(enumerate(channel_mult))[::-1]:
             for i in range(blocks[level] + 1):
-                layers = [res(ch + skips.pop(), mult * model_channels)]
-                ch = mult * model_channels
+                layers = [res(ch + skips.pop(), int(mult * model_channels))]
+                ch = int(mult * model_channels)
                 if ds in attn_ds:
-                    layers.append(AttentionBlock(ch, num_head_channels))
+                    layers.append(attn(ch))
                 if level and i == blocks[level]:
                     layers.append(res(ch, ch, up=True) if resblock_updown else Upsample(ch))
                     ds //= 2
@@ -132,8 +170,12 @@ class ADMUNet(nn.Module):
         self.dtype = torch.float16
         return self
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if (y is None) != (self.num_classes is None):
+            raise ValueError("ADMUNet: class labels y are needed exactly when the model is class-conditional")
         emb = self.time_embed(timestep_embedding(t, self.model_channels))
+        if y is not None:
+            emb = emb + self.label_emb(y)
         hs, h = [], x.type(self.dtype)
         for block in self.input_blocks:
             h = block(h, emb)
@@ -142,6 +184,49 @@ class ADMUNet(nn.Module):
         for block in self.output_blocks:
             h = block(torch.cat([h, hs.pop()], dim=1), emb)
         return self.out(h.type(x.dtype))
+
+
+class ADMClassifier(nn.Module):
+    """guided-diffusion's noisy-image classifier (EncoderUNetModel with attention pooling, as the
+    released ``256x256_classifier.pt``): the UNet's encoder half and middle block, then GroupNorm,
+    SiLU and :class:`AttentionPool2d` to ``out_channels`` logits; keys as in the checkpoint."""
+
+    def __init__(self, image_size: int = 256, in_channels: int = 3, model_channels: int = 128,
+                 out_channels: int = 1000, num_res_blocks: int = 2, attention_resolutions=(32, 16, 8),
+                 channel_mult=(1, 1, 2, 2, 4, 4), num_head_channels: int = 64, use_scale_shift_norm: bool = True,
+                 resblock_updown: bool = True):
+        super().__init__()
+        emb = model_channels * 4
+        self.model_channels = model_channels
+        self.time_embed = nn.Sequential(nn.Linear(model_channels, emb), nn.SiLU(), nn.Linear(emb, emb))
+        attn_ds = {image_size // r for r in attention_resolutions}
+
+        def res(cin, cout, **kw):
+            return ResBlock(cin, emb, cout, 0.0, use_scale_shift_norm, **kw)
+
+        ch = int(channel_mult[0] * model_channels)
+        self.input_blocks = nn.ModuleList([TimestepSequential(nn.Conv2d(in_channels, ch, 3, padding=1))])
+        ds = 1
+        for level, mult in enumerate(channel_mult):
+            for _ in range(num_res_blocks):
+                layers: list[nn.Module] = [res(ch, int(mult * model_channels))]
+                ch = int(mult * model_channels)
+                if ds in attn_ds:
+                    layers.append(AttentionBlock(ch, num_head_channels))
+                self.input_blocks.append(TimestepSequential(*layers))
+            if level != len(channel_mult) - 1:
+                self.input_blocks.append(TimestepSequential(res(ch, ch, down=True) if resblock_updown else Downsample(ch)))
+                ds *= 2
+        self.middle_block = TimestepSequential(res(ch, ch), AttentionBlock(ch, num_head_channels), res(ch, ch))
+        self.out = nn.Sequential(GroupNorm32(ch), nn.SiLU(),
+                                 AttentionPool2d(image_size // ds, ch, num_head_channels, out_channels))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        emb = self.time_embed(timestep_embedding(t, self.model_channels))
+        h = x
+        for block in self.input_blocks:
+            h = block(h, emb)
+        return self.out(self.middle_block(h, emb))
 
 
 def space_timesteps(total: int, steps: int) -> list[int]:
