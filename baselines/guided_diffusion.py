@@ -2,17 +2,22 @@
 
 - :class:`ADMUNet`: the guided-diffusion UNet (Dhariwal & Nichol) with the released checkpoints'
   key names (``input_blocks``/``middle_block``/``output_blocks``/``out``), built from our
-  ResShift blocks plus :class:`AttentionBlock`; it loads ``256x256_diffusion_uncond.pt``
-  (ImageNet, openai) and RePaint's ``celeba256_250000.pt`` (CelebA-HQ) unchanged.
+  ResShift blocks plus :class:`AttentionBlock`; it loads ``256x256_diffusion_uncond.pt`` and the
+  class-conditional ``256x256_diffusion.pt`` (ImageNet, openai) and RePaint's
+  ``celeba256_250000.pt`` (CelebA-HQ) unchanged. :class:`ADMClassifier`: the noisy-image
+  classifier ``256x256_classifier.pt``. Both are checked against the release's forward passes
+  (``tests/test_guided_diffusion_parity.py``).
 - :class:`InpaintSchedule`: the linear 1000-step schedule (betas 1e-4..0.02) respaced to the
   sampling steps as guided-diffusion's ``space_timesteps`` does.
 - :func:`ddim_step`: one reverse step (DDIM, Song et al. 2021 Eq. 12; eta = 1 is the ancestral
-  DDPM step with the posterior variance), the building block of every sampler here.
+  DDPM step with the posterior variance); :func:`posterior`: the release's p(x_{s-1} | x_s) with
+  the learned variance.
+- :class:`GuidedModel`: network + class labels + classifier guidance, what samplers call;
+  :class:`RecordedNoise`: replays recorded draws wherever a sampler takes a generator.
 - :class:`GuidedDiffusionInpainter`: the ``Restorer`` the four methods share; each method module
   only supplies its sampler. Known pixels are pasted back at the end, as for ResShift.
 
-All four use the same two public models (the variance channels of ``learn_sigma`` models are
-not used: every sampler takes the posterior variance), 250 steps as in the paper.
+250 steps as in the paper.
 """
 from __future__ import annotations
 
@@ -39,13 +44,22 @@ ADM_256 = dict(image_size=256, in_channels=3, model_channels=256, out_channels=6
 
 OPENAI = "https://openaipublic.blob.core.windows.net/diffusion/jul-2021/"
 REPAINT_DRIVE = "https://drive.google.com/drive/folders/1Ju_0c1dDdSgvXMoaQ7AJgLZR6Q0ncNf8"
+NUM_CLASSES = 1000
+# 256x256_classifier.pt as RePaint's ImageNet configs build it (classifier_width 128, depth 2,
+# attention at 32, 16, 8, scale-shift, resblock_updown, attention pooling, 64-channel heads)
+CLASSIFIER_256 = dict(image_size=256, in_channels=3, model_channels=128, out_channels=NUM_CLASSES, num_res_blocks=2,
+                      attention_resolutions=(32, 16, 8), channel_mult=(1, 1, 2, 2, 4, 4), num_head_channels=64,
+                      use_scale_shift_norm=True, resblock_updown=True)
+CLASSIFIER = WeightFile("256x256_classifier.pt", OPENAI + "256x256_classifier.pt")
 MODELS = {
     "imagenet": WeightFile("256x256_diffusion_uncond.pt", OPENAI + "256x256_diffusion_uncond.pt", size="2.1 GB"),
+    # class-conditional ImageNet model: RePaint's test_inet256_*.yml (with the classifier, scale 1.0)
+    "imagenet_cond": WeightFile("256x256_diffusion.pt", OPENAI + "256x256_diffusion.pt", size="2.1 GB"),
     "celeba": WeightFile("celeba256_250000.pt", REPAINT_DRIVE, size="2.1 GB; RePaint's download.sh fetches it",
                          manual=True),
 }
 
-LICENCES = {"imagenet": "MIT (openai guided-diffusion)", "celeba": "CC BY-NC-SA 4.0 (RePaint's CelebA-HQ model)"}
+LICENCES = {"imagenet": "MIT (openai guided-diffusion)", "imagenet_cond": "MIT (openai guided-diffusion)", "celeba": "CC BY-NC-SA 4.0 (RePaint's CelebA-HQ model)"}
 
 
 def _heads(channels: int, num_heads: int, num_head_channels: int) -> int:
@@ -252,12 +266,100 @@ class InpaintSchedule:
         """Cumulative alpha one level down; 1 below level 0 (the chain's start)."""
         return float(self.abar[s - 1]) if s > 0 else 1.0
 
-    def noise_to(self, y: torch.Tensor, s: int, generator) -> torch.Tensor:
+    def noise_to(self, y: torch.Tensor, s: int, noise: "NoiseSource") -> torch.Tensor:
         """q(x_s | y): sqrt(abar_s) y + sqrt(1 - abar_s) z (Ho et al. Eq. 4)."""
-        return math.sqrt(self.abar[s]) * y + math.sqrt(1 - self.abar[s]) * randn(y, generator)
+        return math.sqrt(self.abar[s]) * y + math.sqrt(1 - self.abar[s]) * draw(y, noise)
+
+    def beta(self, s: int) -> float:
+        """The respaced chain's beta_s = 1 - abar_s / abar_{s-1} (guided-diffusion's SpacedDiffusion)."""
+        return 1.0 - float(self.abar[s]) / self.abar_prev(s)
 
     def tensor_t(self, s: int, x: torch.Tensor) -> torch.Tensor:
         return torch.full((x.shape[0],), self.t[s], device=x.device, dtype=torch.long)
+
+
+class RecordedNoise:
+    """A noise source that replays recorded standard-normal draws in order (e.g. those a release's
+    sampler made), so our sampler can be run on exactly the same randomness; every sampler here
+    takes it wherever it takes a ``torch.Generator``."""
+
+    def __init__(self, draws):
+        self.draws = list(draws)
+        self.used = 0
+
+    def draw(self, like: torch.Tensor) -> torch.Tensor:
+        if self.used >= len(self.draws):
+            raise ValueError(f"RecordedNoise: all {len(self.draws)} draws used; the sampler asked for one more")
+        z = self.draws[self.used]
+        if tuple(z.shape) != tuple(like.shape):
+            raise ValueError(f"RecordedNoise: draw {self.used} has shape {tuple(z.shape)}, the sampler wants "
+                             f"{tuple(like.shape)}")
+        self.used += 1
+        return z.to(device=like.device, dtype=like.dtype)
+
+
+NoiseSource = "torch.Generator | RecordedNoise | None"
+
+
+def draw(like: torch.Tensor, noise) -> torch.Tensor:
+    """Standard normal noise shaped like ``like``: the next recorded draw, or from a generator."""
+    return noise.draw(like) if isinstance(noise, RecordedNoise) else randn(like, noise)
+
+
+class GuidedModel:
+    """What the samplers call: the diffusion network ``net(x, t, y)`` (class labels ``labels`` for a
+    class-conditional model, else None) and, optionally, a noisy-image classifier for classifier
+    guidance (Dhariwal & Nichol Alg. 1: the mean moves by ``classifier_scale * variance *
+    grad log p(y | x_t)``). Called as ``model(x, t)`` it returns eps (the first 3 channels)."""
+
+    def __init__(self, net: Callable, labels: torch.Tensor | None = None, classifier: Callable | None = None,
+                 classifier_scale: float = 0.0):
+        self.net, self.labels, self.classifier, self.classifier_scale = net, labels, classifier, classifier_scale
+
+    @classmethod
+    def wrap(cls, model) -> "GuidedModel":
+        """A plain ``fn(x, t) -> eps`` becomes an unconditional model without guidance."""
+        return model if isinstance(model, GuidedModel) else cls(lambda x, t, y: model(x, t))
+
+    def output(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """All output channels (eps, and the variance interpolation of ``learn_sigma`` models)."""
+        return self.net(x, t, self.labels).float()
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.output(x, t)[:, :3]
+
+    @property
+    def guided(self) -> bool:
+        return self.classifier is not None and self.classifier_scale > 0
+
+    def log_prob_grad(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """classifier_scale * d/dx sum_i log softmax(classifier(x_i, t))[labels_i]."""
+        with torch.enable_grad():
+            x_in = x.detach().requires_grad_(True)
+            log_probs = torch.log_softmax(self.classifier(x_in, t), dim=-1)
+            picked = log_probs[torch.arange(len(log_probs), device=x.device), self.labels.view(-1)]
+            return torch.autograd.grad(picked.sum(), x_in)[0] * self.classifier_scale
+
+
+def posterior(out: torch.Tensor, x: torch.Tensor, s: int, sched: "InpaintSchedule"):
+    """p(x_{s-1} | x_s) of a guided-diffusion model at level s: (mean, log-variance, x0).
+
+    x0 from eps (Ho et al. Eq. 15), clipped to [-1, 1]; mean: the posterior q(x_{s-1} | x_s, x0)
+    (Ho et al. Eq. 7) with the respaced chain's beta_s; log-variance: with variance channels
+    (``learn_sigma``), v log(beta_s) + (1 - v) log(beta~_s), v = (out_var + 1) / 2 (Nichol &
+    Dhariwal Eq. 15), else log(beta~_s); beta~ at level 0 is taken from level 1, as the release's
+    ``posterior_log_variance_clipped``."""
+    a, a_prev, beta = float(sched.abar[s]), sched.abar_prev(s), sched.beta(s)
+    x0 = (math.sqrt(1 / a) * x - math.sqrt(1 / a - 1) * out[:, :3]).clamp(-1, 1)
+    mean = beta * math.sqrt(a_prev) / (1 - a) * x0 + (1 - a_prev) * math.sqrt(1 - beta) / (1 - a) * x
+    k = max(s, 1)
+    log_tilde = math.log(sched.beta(k) * (1 - sched.abar_prev(k)) / (1 - float(sched.abar[k])))
+    if out.shape[1] >= 6:
+        frac = (out[:, 3:6] + 1) / 2
+        log_var = frac * math.log(beta) + (1 - frac) * log_tilde
+    else:
+        log_var = torch.full_like(x0, log_tilde)
+    return mean, log_var, x0
 
 
 def predict_x0(eps_fn: EpsFn, x: torch.Tensor, s: int, sched: InpaintSchedule, clip: bool = True):
@@ -271,7 +373,7 @@ def predict_x0(eps_fn: EpsFn, x: torch.Tensor, s: int, sched: InpaintSchedule, c
     return x0, eps
 
 
-def ddim_step(x0: torch.Tensor, eps: torch.Tensor, s: int, sched: InpaintSchedule, generator,
+def ddim_step(x0: torch.Tensor, eps: torch.Tensor, s: int, sched: InpaintSchedule, noise,
               eta: float = 1.0) -> torch.Tensor:
     """x_{s-1} from (x0, eps) at level s (DDIM Eq. 12): sqrt(abar') x0 + sqrt(1 - abar' - sigma^2) eps
     + sigma z, sigma^2 = eta^2 (1 - abar')/(1 - abar)(1 - abar/abar'); eta = 1: DDPM's posterior.
@@ -279,21 +381,27 @@ def ddim_step(x0: torch.Tensor, eps: torch.Tensor, s: int, sched: InpaintSchedul
     a, a_prev = sched.abar[s], sched.abar_prev(s)
     sigma = eta * math.sqrt((1 - a_prev) / (1 - a) * (1 - a / a_prev))
     out = math.sqrt(a_prev) * x0 + math.sqrt(max(1 - a_prev - sigma ** 2, 0.0)) * eps
-    return out + sigma * randn(x0, generator) if sigma > 0 else out
+    return out + sigma * draw(x0, noise) if sigma > 0 else out
 
 
 class GuidedDiffusionInpainter(SingleNetworkRestorer):
     """Diffusion inpainting on a released guided-diffusion model; subclasses set ``sampler``.
 
-    ``restore`` maps the LQ (holes zeroed) to [-1, 1], runs ``sampler(eps_fn, y, keep, schedule,
-    generator, **sampler_options)`` and pastes the known pixels back. Options: ``steps``
-    (default 250), ``model`` weights via ``weights=``, ``fp16=1`` on CUDA.
+    ``restore`` maps the LQ (holes zeroed) to [-1, 1], runs ``sampler(model, y, keep, schedule,
+    generator, **sampler_options)`` (``model``: a :class:`GuidedModel`) and pastes the known pixels
+    back. Class-conditional models (``class_cond``) get one random ImageNet class per image from
+    the generator, as RePaint's ``test.py`` draws them (``torch.randint(0, 1000)``) unless
+    ``--option class_label=K`` fixes one; with ``classifier_scale`` > 0 the classifier
+    (``weights[1]``) guides every reverse step. Options: ``steps`` (default 250), weights via
+    ``weights=``, ``fp16=1`` on CUDA, ``unet_config``/``classifier_config`` (test sizes).
     """
 
     task, sf = "inpaint", 1
     steps_choices, default_steps = (250,), 250
     model_key: ClassVar[str] = "imagenet"
-    sampler: ClassVar[Callable]                # staticmethod(fn(eps_fn, y, keep, schedule, generator, **options))
+    class_cond: ClassVar[bool] = False
+    classifier_scale: ClassVar[float] = 0.0
+    sampler: ClassVar[Callable]                # staticmethod(fn(model, y, keep, schedule, noise, **options))
     sampler_options: ClassVar[dict] = {}       # defaults; each can be overridden by --option NAME=VALUE
     needs_grad: ClassVar[bool] = False         # MCG differentiates through the network
     needs = "a GPU for the paper's 250 steps (hours per image set on a CPU)"
@@ -302,20 +410,43 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
 
     @classmethod
     def build_network(cls, options):
-        return ADMUNet(**dict(ADM_256, **options.get("unet_config", {})))
+        return ADMUNet(**dict(ADM_256, num_classes=NUM_CLASSES if cls.class_cond else None,
+                              **options.get("unet_config", {})))
 
     def load(self) -> None:
         super().load()                                       # bare state dicts, as released
+        self.scale = float(self.options.get("classifier_scale", self.classifier_scale))
+        self.classifier = None
+        if self.scale > 0:
+            from resshift.weights import load_checkpoint, read_state_dict
+
+            path = self.weight_path(1)
+            self.classifier = ADMClassifier(**dict(CLASSIFIER_256, **self.options.get("classifier_config", {})))
+            try:
+                load_checkpoint(self.classifier, read_state_dict(path))
+            except ResShiftError as exc:
+                raise ResShiftError(f"{self.name}: {path} is not a guided-diffusion 256x256 classifier ({exc})") from None
+            self.classifier = self.classifier.to(self.device).eval()
         if self.options.get("fp16") and self.device.type == "cuda":
             self.net.to_fp16()
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        mods = {"trainable": self.net}
+        if self.classifier is not None:
+            mods["trainable_classifier"] = self.classifier
+        return mods
 
     def timesteps(self) -> list[int]:
         return InpaintSchedule(self.steps).t[::-1]
 
-    def eps_fn(self) -> EpsFn:
-        def eps(x, t):
-            return self.net(x, t)[:, :3].float()          # learn_sigma models: the first 3 channels
-        return eps
+    def guided_model(self, batch: int, generator) -> GuidedModel:
+        labels = None
+        if self.class_cond:
+            fixed = self.options.get("class_label")
+            labels = (torch.full((batch,), int(fixed), dtype=torch.long) if fixed is not None else
+                      torch.randint(0, NUM_CLASSES, (batch,), generator=generator, device=generator.device).cpu())
+            labels = labels.to(self.device)
+        return GuidedModel(self.net, labels, self.classifier, self.scale)
 
     def restore(self, lq, mask=None, generator=None):
         if mask is None:
@@ -326,20 +457,24 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
         generator = generator if generator is not None else torch.Generator().manual_seed(12345)
         sched = InpaintSchedule(self.steps)
         options = {k: type(v)(self.options.get(k, v)) for k, v in self.sampler_options.items()}
+        model = self.guided_model(lq.shape[0], generator)
         with torch.set_grad_enabled(self.needs_grad):
-            x = self.sampler(self.eps_fn(), y, keep, sched, generator, **options)
+            x = self.sampler(model, y, keep, sched, generator, **options)
         out = ((x.detach().clamp(-1, 1) + 1) / 2)
         return (keep * lq + mask * out).clamp(0, 1)
 
 
 def register_pair(module_name: str, name: str, label: str, sampler: Callable, options: dict | None = None,
-                  needs_grad: bool = False) -> None:
-    """Register ``name`` (ImageNet model, Table IV) and ``name_face`` (CelebA-HQ model, Table V)."""
+                  needs_grad: bool = False, imagenet: str = "imagenet", release_parity: str = "") -> None:
+    """Register ``name`` (ImageNet model ``imagenet``, Table IV) and ``name_face`` (CelebA-HQ model, Table V)."""
     from .base import register
 
-    for suffix, key in (("", "imagenet"), ("_face", "celeba")):
-        body = dict(name=name + suffix, label=label, model_key=key, weights=(MODELS[key],), __module__=module_name,
-                    licence=LICENCES[key],
+    for suffix, key in (("", imagenet), ("_face", "celeba")):
+        guided = key == "imagenet_cond"
+        body = dict(name=name + suffix, label=label, model_key=key, __module__=module_name,
+                    weights=(MODELS[key], CLASSIFIER) if guided else (MODELS[key],),
+                    class_cond=guided, classifier_scale=1.0 if guided else 0.0,
+                    licence=LICENCES[key], **({"release_parity": release_parity} if release_parity else {}),
                     sampler=staticmethod(sampler), sampler_options=dict(options or {}), needs_grad=needs_grad)
         register(type(f"{label.replace('-', '')}{suffix.title().replace('_', '')}", (GuidedDiffusionInpainter,), body))
 
