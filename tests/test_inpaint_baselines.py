@@ -64,19 +64,26 @@ def test_schedule_respacing_is_guided_diffusions():
     assert sched.t == ts and np.allclose(sched.abar, abar, rtol=0, atol=0)
 
 
-def test_score_sde_replaces_known_pixels_then_steps():
+def _step(x, s, ts, abar, g):
+    """The ancestral step at level s (the x0 estimate at level 0, whose noise is drawn but unused)."""
+    if s == 0:
+        torch.randn(SHAPE, generator=g)
+        return _x0(x, 0, ts, abar)
+    return _posterior_step(x, s, ts, abar, g)
+
+
+def test_score_sde_steps_then_replaces_known_pixels():
+    """MCG release's "vanilla" loop: step from level s, then known pixels ~ q(x_s | y), s = N-1..0."""
     y, keep = _problem()
     got = score_sde_sample(eps_fn, y, keep, InpaintSchedule(4), torch.Generator().manual_seed(7))
     ts, abar = _abar(4)
     g = torch.Generator().manual_seed(7)
     x = torch.randn(SHAPE, generator=g)
-    for s in (3, 2, 1):
+    for s in (3, 2, 1, 0):
+        step, _ = _step(x, s, ts, abar, g)
         known = math.sqrt(abar[s]) * y + math.sqrt(1 - abar[s]) * torch.randn(SHAPE, generator=g)
-        x = keep * known + (1 - keep) * x
-        x, _ = _posterior_step(x, s, ts, abar, g)
-    known = math.sqrt(abar[0]) * y + math.sqrt(1 - abar[0]) * torch.randn(SHAPE, generator=g)
-    ref, _ = _x0(keep * known + (1 - keep) * x, 0, ts, abar)
-    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+        x = keep * known + (1 - keep) * step
+    torch.testing.assert_close(got, x, atol=1e-5, rtol=1e-5)
 
 
 def test_repaint_jump_schedule():
@@ -140,17 +147,16 @@ def test_mcg_takes_the_manifold_constrained_gradient_step():
     ts, abar = _abar(4)
     g = torch.Generator().manual_seed(7)
     x = torch.randn(SHAPE, generator=g)
-    for s in (3, 2, 1):
-        step, x0 = _posterior_step(x, s, ts, abar, g)
+    for s in (3, 2, 1, 0):
+        step, x0 = _step(x, s, ts, abar, g)
         # x0 = (x - sqrt(1-a)(0.3 x + c)) / sqrt(a) is affine in x with slope k where unclipped
         k = (1 - 0.3 * math.sqrt(1 - abar[s])) / math.sqrt(abar[s])
         raw = (x - math.sqrt(1 - abar[s]) * eps_fn(x, torch.tensor([ts[s]]))) / math.sqrt(abar[s])
         r = keep * (y - x0)
         grad = -k * r / r.norm() * (raw.abs() < 1).float()          # d||r|| / dx
-        known = math.sqrt(abar[s - 1]) * y + math.sqrt(1 - abar[s - 1]) * torch.randn(SHAPE, generator=g)
+        known = math.sqrt(abar[s]) * y + math.sqrt(1 - abar[s]) * torch.randn(SHAPE, generator=g)
         x = keep * known + (1 - keep) * (step - 0.5 * grad)
-    ref, _ = _x0(x, 0, ts, abar)
-    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got, x, atol=1e-5, rtol=1e-5)
 
 
 def test_guided_diffusion_unet_layout():
