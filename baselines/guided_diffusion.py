@@ -404,6 +404,7 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
     sampler: ClassVar[Callable]                # staticmethod(fn(model, y, keep, schedule, noise, **options))
     sampler_options: ClassVar[dict] = {}       # defaults; each can be overridden by --option NAME=VALUE
     needs_grad: ClassVar[bool] = False         # MCG differentiates through the network
+    schedule: ClassVar[type] = None            # InpaintSchedule (guided-diffusion respacing) or a method's own
     needs = "a GPU for the paper's 250 steps (hours per image set on a CPU)"
 
     network_kind = "a guided-diffusion 256x256 model"
@@ -437,7 +438,7 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
         return mods
 
     def timesteps(self) -> list[int]:
-        return InpaintSchedule(self.steps).t[::-1]
+        return (self.schedule or InpaintSchedule)(self.steps).t[::-1]
 
     def guided_model(self, batch: int, generator) -> GuidedModel:
         labels = None
@@ -455,7 +456,7 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
         keep = 1 - mask
         y = (lq * 2 - 1) * keep
         generator = generator if generator is not None else torch.Generator().manual_seed(12345)
-        sched = InpaintSchedule(self.steps)
+        sched = (self.schedule or InpaintSchedule)(self.steps)
         options = {k: type(v)(self.options.get(k, v)) for k, v in self.sampler_options.items()}
         model = self.guided_model(lq.shape[0], generator)
         with torch.set_grad_enabled(self.needs_grad):
@@ -465,7 +466,8 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
 
 
 def register_pair(module_name: str, name: str, label: str, sampler: Callable, options: dict | None = None,
-                  needs_grad: bool = False, imagenet: str = "imagenet", release_parity: str = "") -> None:
+                  needs_grad: bool = False, imagenet: str = "imagenet", release_parity: str = "",
+                  schedule: type | None = None) -> None:
     """Register ``name`` (ImageNet model ``imagenet``, Table IV) and ``name_face`` (CelebA-HQ model, Table V)."""
     from .base import register
 
@@ -475,7 +477,8 @@ def register_pair(module_name: str, name: str, label: str, sampler: Callable, op
                     weights=(MODELS[key], CLASSIFIER) if guided else (MODELS[key],),
                     class_cond=guided, classifier_scale=1.0 if guided else 0.0,
                     licence=LICENCES[key], **({"release_parity": release_parity} if release_parity else {}),
-                    sampler=staticmethod(sampler), sampler_options=dict(options or {}), needs_grad=needs_grad)
+                    sampler=staticmethod(sampler), sampler_options=dict(options or {}), needs_grad=needs_grad,
+                    schedule=schedule or InpaintSchedule)
         register(type(f"{label.replace('-', '')}{suffix.title().replace('_', '')}", (GuidedDiffusionInpainter,), body))
 
 

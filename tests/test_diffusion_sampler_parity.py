@@ -121,3 +121,57 @@ def test_score_sde_matches_release():
     diff = (_run(score_sde_sample, rec) - rec["sample"]).abs().max().item()
     print(f"Score-SDE max |ours - release| = {diff:.2e}")
     assert diff < 1e-4
+
+
+def _ddrm_basis_to_image(vec: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """DDRM's ``Inpainting.V`` written out: basis coordinates (kept entries first, ascending in
+    channel-interleaved pixel order, then the missing entries in the runner's order: all red, all
+    green, all blue) -> a (N, 3, H, W) image."""
+    n, (h, w) = vec.shape[0], keep.shape[-2:]
+    hole_pixels = torch.nonzero(keep.reshape(-1) == 0).reshape(-1)
+    missing = torch.cat([hole_pixels * 3, hole_pixels * 3 + 1, hole_pixels * 3 + 2])
+    is_missing = torch.zeros(3 * h * w, dtype=torch.bool)
+    is_missing[missing] = True
+    kept = torch.nonzero(~is_missing).reshape(-1)
+    interleaved = torch.zeros(n, 3 * h * w)
+    interleaved[:, kept] = vec[:, :len(kept)]
+    interleaved[:, missing] = vec[:, len(kept):]
+    return interleaved.reshape(n, h * w, 3).permute(0, 2, 1).reshape(n, 3, h, w)
+
+
+@pytest.mark.parametrize("case", ["eta085", "eta05_etab07"])
+def test_ddrm_matches_release(case):
+    """Fixture ``ddrm_sampler.pt``: bahjat-kawar/ddrm at 32b6b3ccfda532ba01c9cc5b6e7456c3a06a6ca2,
+    ``functions.denoising.efficient_generalized_steps`` with ``svd_replacement.Inpainting`` (the
+    runner's missing indices for one 8x7 hole), sigma_0 = 0, ``get_beta_schedule("linear")``,
+    ``seq = range(0, 1000, 1000 // steps)``: 10 steps with eta 0.85, eta_b 1 and 8 steps with
+    eta 0.5, eta_b 0.7; network: the tiny unconditional UNet ("plain", 16x16, 3 output channels),
+    2 images. Patched: ``xs[-1].to('cuda')`` -> ``.to('cpu')`` (the release hard-codes CUDA).
+    The release draws in its SVD basis (per step: all coordinates, an empty draw, the kept
+    coordinates); they are mapped to image space by :func:`_ddrm_basis_to_image` (a permutation)
+    and fed as (holes' z, known pixels' z'). The output is not clipped and reaches |x| ~ 300 on
+    this random network, so the bound is 1e-4 relative to max(1, |x|)."""
+    from baselines.ddrm import DDRMSchedule, ddrm_sample
+    from test_guided_diffusion_parity import load_fp32, unet_from_release_args
+
+    rec = torch.load(FIXTURES / "ddrm_sampler.pt")[case]
+    urec = torch.load(FIXTURES / "guided_diffusion_unet.pt")["plain"]
+    net = load_fp32(unet_from_release_args(urec["config"]), urec["state_dict"])
+    sched = DDRMSchedule(rec["timesteps"])
+    assert sched.t == rec["seq"].tolist()
+    keep = rec["keep"]
+    draws = rec["draws"]
+    n = draws[0].shape[0]
+    replay = [_ddrm_basis_to_image(draws[0].reshape(n, -1), keep)]
+    for full, empty, known in zip(draws[1::3], draws[2::3], draws[3::3]):
+        assert empty.numel() == 0                               # sigma_0 = 0: no "less noisy than y" entries
+        replay.append(_ddrm_basis_to_image(full, keep))
+        replay.append(_ddrm_basis_to_image(torch.cat([known, torch.zeros_like(full[:, known.shape[1]:])], 1), keep))
+    noise = RecordedNoise(replay)
+    out = ddrm_sample(GuidedModel(lambda x, t, y: net(x, t)), rec["x_orig"] * keep, keep, sched, noise,
+                      eta=rec["eta"], eta_b=rec["etaB"])
+    assert noise.used == len(replay)
+    rel = ((out - rec["sample"]).abs() / rec["sample"].abs().clamp_min(1)).max().item()
+    print(f"DDRM ({case}) max |ours - release| / max(1, |release|) = {rel:.2e}; "
+          f"max |release| = {rec['sample'].abs().max():.1f}")
+    assert rel < 1e-4

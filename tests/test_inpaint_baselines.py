@@ -122,23 +122,28 @@ def test_repaint_follows_algorithm_1():
 
 
 def test_ddrm_follows_its_equations_for_inpainting():
+    from baselines.ddrm import DDRMSchedule
+
     y, keep = _problem()
-    got = ddrm_sample(eps_fn, y, keep, InpaintSchedule(4), torch.Generator().manual_seed(7), eta=0.85, eta_b=1.0)
-    ts, abar = _abar(4)
+    sched = DDRMSchedule(4)
+    assert sched.t == [0, 250, 500, 750]                         # the release's range(0, 1000, 1000 // steps)
+    got = ddrm_sample(eps_fn, y, keep, sched, torch.Generator().manual_seed(7), eta=0.85, eta_b=1.0)
+    betas = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64).float()
+    abar = (1 - betas).cumprod(0)[sched.t].double().tolist()      # float32 products, as the release
     sigma = [math.sqrt((1 - a) / a) for a in abar]             # DDRM's sigma_t (variance-exploding scale)
     g = torch.Generator().manual_seed(7)
-    # Eq. 7 (t = T): known pixels ~ N(y, sigma_T^2), holes ~ N(0, sigma_T^2)
-    xbar = keep * y + sigma[3] * torch.randn(SHAPE, generator=g)
-    for s in (3, 2, 1):
-        x0, _ = _x0(math.sqrt(abar[s]) * xbar, s, ts, abar)
-        z = torch.randn(SHAPE, generator=g)
-        # Eq. 8, s_i = 0: x0 + sqrt(1 - eta^2) sigma_{t-1} (x_t - x0) / sigma_t + eta sigma_{t-1} z
-        hole = x0 + math.sqrt(1 - 0.85 ** 2) * sigma[s - 1] / sigma[s] * (xbar - x0) + 0.85 * sigma[s - 1] * z
+    # Eq. 7 (t = T), the release's scaling: x_T = (y + sigma_T z) / sigma_T
+    x = (keep * y + sigma[3] * torch.randn(SHAPE, generator=g)) / sigma[3]
+    for s in (3, 2, 1, 0):
+        eps = eps_fn(x, torch.tensor([sched.t[s]]))
+        x0 = (x - math.sqrt(1 - abar[s]) * eps) / math.sqrt(abar[s])            # not clipped
+        sn, an = (sigma[s - 1], abar[s - 1]) if s else (0.0, 1.0)
+        # Eq. 8, s_i = 0: x0 + sqrt(1 - eta^2) sigma_{t-1} eps + eta sigma_{t-1} z
+        hole = x0 + math.sqrt(1 - 0.85 ** 2) * sn * eps + 0.85 * sn * torch.randn(SHAPE, generator=g)
         # Eq. 8, s_i = 1 >= sigma_y / sigma_{t-1} = 0: N((1 - eta_b) x0 + eta_b y, sigma_{t-1}^2)
-        known = y + sigma[s - 1] * z
-        xbar = torch.where(keep.bool(), known, hole)
-    ref, _ = _x0(math.sqrt(abar[0]) * xbar, 0, ts, abar)
-    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+        known = y + sn * torch.randn(SHAPE, generator=g) if s else hole
+        x = math.sqrt(an) * torch.where(keep.bool(), known, hole)
+    torch.testing.assert_close(got, x, atol=1e-5, rtol=1e-5)
 
 
 def test_mcg_takes_the_manifold_constrained_gradient_step():
@@ -213,7 +218,8 @@ def test_inpainting_methods_keep_known_pixels(name, tmp_path):
     out = method.restore(gt * (1 - mask), mask=mask, generator=torch.Generator().manual_seed(1))
     assert out.shape == gt.shape and torch.equal(out * (1 - mask), gt * (1 - mask))
     assert (out * mask).abs().sum() > 0                                       # the holes are filled
-    assert method.timesteps() == [999, 500, 0]
+    # guided-diffusion's respacing; DDRM's own range(0, 1000, 1000 // steps)
+    assert method.timesteps() == ([999, 666, 333, 0] if name.startswith("ddrm") else [999, 500, 0])
 
 
 def test_repaint_imagenet_is_the_class_conditional_model_with_guidance():
