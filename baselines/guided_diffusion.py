@@ -251,14 +251,22 @@ def space_timesteps(total: int, steps: int) -> list[int]:
     return sorted({round(i * stride) for i in range(steps)})
 
 
+def ddim_timesteps(total: int, steps: int) -> list[int]:
+    """guided-diffusion's ``space_timesteps(total, "ddimN")``: the integer stride giving exactly N steps."""
+    for stride in range(1, total):
+        if len(range(0, total, stride)) == steps:
+            return list(range(0, total, stride))
+    raise ValueError(f"cannot make exactly {steps} steps out of {total} with an integer stride")
+
+
 class InpaintSchedule:
     """The linear schedule of the released models (Ho et al.: betas 1e-4..0.02 over 1000 steps),
     respaced: level s = 0..N-1 has timestep ``t[s]`` and cumulative alpha ``abar[s]``."""
 
-    def __init__(self, steps: int, total: int = 1000):
+    def __init__(self, steps: int, total: int = 1000, timesteps: Sequence[int] | None = None):
         betas = np.linspace(1e-4 * 1000 / total, 0.02 * 1000 / total, total, dtype=np.float64)
         abar_full = np.cumprod(1.0 - betas)
-        self.t = space_timesteps(total, steps)
+        self.t = list(timesteps) if timesteps is not None else space_timesteps(total, steps)
         self.abar = abar_full[self.t]
         self.steps = len(self.t)
 
