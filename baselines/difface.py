@@ -85,7 +85,8 @@ def difface_sample(model_fn, x0_hat: torch.Tensor, start: int, sched: InpaintSch
 @register
 class DifFace(AlignedFaceRestorer):
     name, label = "difface", "DifFace"
-    release_parity = "tests/test_difface_parity.py"      # estimator and both samplers against the release
+    # estimator and both samplers against the release (same file: test_estimator_matches_release)
+    release_parity = "tests/test_difface_parity.py::test_sampler_matches_release"
     steps_choices, default_steps = (100,), 100
     licence = "S-Lab License 1.0 (non-commercial)"
     needs = "a GPU (100 steps of a 512x512 diffusion UNet per face)"
