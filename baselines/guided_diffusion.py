@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Callable, ClassVar, Sequence
 
 import numpy as np
@@ -401,7 +402,7 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
     the generator, as RePaint's ``test.py`` draws them (``torch.randint(0, 1000)``) unless
     ``--option class_label=K`` fixes one; with ``classifier_scale`` > 0 the classifier
     (``weights[1]``) guides every reverse step. Options: ``steps`` (default 250), weights via
-    ``weights=``, ``fp16=1`` on CUDA, ``unet_config``/``classifier_config`` (test sizes).
+    ``weights=`` (and ``classifier=``), ``fp16=1`` on CUDA, ``unet_config``/``classifier_config`` (test sizes).
     """
 
     task, sf = "inpaint", 1
@@ -429,7 +430,9 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
         if self.scale > 0:
             from resshift.weights import load_checkpoint, read_state_dict
 
-            path = self.weight_path(1)
+            path = Path(self.options["classifier"]) if self.options.get("classifier") else self.weight_path(1)
+            if not path.is_file():
+                raise ResShiftError(f"{self.name}: classifier file {path} not found")
             self.classifier = ADMClassifier(**dict(CLASSIFIER_256, **self.options.get("classifier_config", {})))
             try:
                 load_checkpoint(self.classifier, read_state_dict(path))
@@ -438,6 +441,18 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
             self.classifier = self.classifier.to(self.device).eval()
         if self.options.get("fp16") and self.device.type == "cuda":
             self.net.to_fp16()
+
+    @classmethod
+    def with_random_weights(cls, folder, steps: int | None = None, device: str = "cpu") -> "Restorer":
+        """The full-size network (and classifier, where guided) with random weights, as released."""
+        if not cls.classifier_scale > 0:
+            return super().with_random_weights(folder, steps=steps, device=device)
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        unet, classifier = folder / cls.weights[0].file, folder / cls.weights[1].file
+        torch.save(cls.build_network({}).state_dict(), unet)
+        torch.save(ADMClassifier(**CLASSIFIER_256).state_dict(), classifier)
+        return cls(steps=steps, device=device, weights=str(unet), classifier=str(classifier))
 
     def modules(self) -> dict[str, torch.nn.Module]:
         mods = {"trainable": self.net}

@@ -175,3 +175,12 @@ def test_ddrm_matches_release(case):
     print(f"DDRM ({case}) max |ours - release| / max(1, |release|) = {rel:.2e}; "
           f"max |release| = {rec['sample'].abs().max():.1f}")
     assert rel < 1e-4
+
+
+def test_recorded_noise_says_what_went_wrong():
+    noise = RecordedNoise([torch.zeros(1, 3, 2, 2)])
+    with pytest.raises(ValueError, match=r"draw 0 has shape \(1, 3, 2, 2\), the sampler wants \(1, 3, 4, 4\)"):
+        noise.draw(torch.zeros(1, 3, 4, 4))
+    assert noise.draw(torch.zeros(1, 3, 2, 2)).shape == (1, 3, 2, 2)
+    with pytest.raises(ValueError, match="all 1 draws used"):
+        noise.draw(torch.zeros(1, 3, 2, 2))

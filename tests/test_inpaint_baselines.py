@@ -298,3 +298,17 @@ def test_lightning_checkpoints_are_read_without_running_their_code(tmp_path):
 class _Config:
     def __init__(self, n):
         self.n = n
+
+
+def test_repaint_random_weight_stand_in_has_its_classifier(tmp_path, monkeypatch):
+    """The timing stand-in writes the class-conditional UNet and the classifier, random, in the
+    release's format, and loads both (at tiny sizes here: the 256x256 configs patched)."""
+    import baselines.guided_diffusion as gd
+
+    monkeypatch.setattr(gd, "ADM_256", dict(gd.ADM_256, **TINY_ADM))
+    monkeypatch.setattr(gd, "CLASSIFIER_256", dict(gd.CLASSIFIER_256, **TINY_CLASSIFIER))
+    method = B.get("repaint").with_random_weights(tmp_path, steps=4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["256x256_classifier.pt", "256x256_diffusion.pt"]
+    assert method.classifier is not None and method.net.num_classes == 1000
+    assert method.params()["trainable"] == sum(p.numel() for p in method.net.parameters()) + sum(
+        p.numel() for p in method.classifier.parameters())
