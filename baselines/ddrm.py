@@ -53,4 +53,5 @@ def ddrm_sample(model, y, keep, sched, noise, eta: float = 0.85, eta_b: float = 
 
 
 register_pair(__name__, "ddrm", "DDRM", ddrm_sample, {"eta": 0.85, "eta_b": 1.0}, schedule=DDRMSchedule,
+              imagenet_fp16=True,
               release_parity="tests/test_diffusion_sampler_parity.py::test_ddrm_matches_release")

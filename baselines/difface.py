@@ -28,7 +28,14 @@ from resshift.weights import load_checkpoint
 from .base import WeightFile, register
 from .face import AlignedFaceRestorer
 from .gan import load_spandrel
-from .guided_diffusion import ADMUNet, InpaintSchedule, ddim_step, ddim_timesteps, draw, posterior
+from .guided_diffusion import (
+    ADMUNet,
+    InpaintSchedule,
+    ddim_step,
+    ddim_timesteps,
+    draw,
+    posterior,
+)
 
 RELEASE = "https://github.com/zsyOAOA/DifFace/releases/download/V1.0/"
 

@@ -31,7 +31,14 @@ from torch import nn
 
 from resshift.diffusion import randn
 from resshift.errors import ResShiftError
-from resshift.nets.layers import Downsample, GroupNorm32, ResBlock, TimestepSequential, Upsample, timestep_embedding
+from resshift.nets.layers import (
+    Downsample,
+    GroupNorm32,
+    ResBlock,
+    TimestepSequential,
+    Upsample,
+    timestep_embedding,
+)
 
 from .base import SingleNetworkRestorer, WeightFile
 
@@ -402,7 +409,9 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
     the generator, as RePaint's ``test.py`` draws them (``torch.randint(0, 1000)``) unless
     ``--option class_label=K`` fixes one; with ``classifier_scale`` > 0 the classifier
     (``weights[1]``) guides every reverse step. Options: ``steps`` (default 250), weights via
-    ``weights=`` (and ``classifier=``), ``fp16=1`` on CUDA, ``unet_config``/``classifier_config`` (test sizes).
+    ``weights=`` (and ``classifier=``), ``unet_config``/``classifier_config`` (test sizes), ``fp16``:
+    the UNet's blocks in half precision on CUDA, on by default where the release's config sets
+    ``use_fp16`` (RePaint's and DDRM's ImageNet configs; ``fp16=0`` turns it off).
     """
 
     task, sf = "inpaint", 1
@@ -414,6 +423,7 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
     sampler_options: ClassVar[dict] = {}       # defaults; each can be overridden by --option NAME=VALUE
     needs_grad: ClassVar[bool] = False         # MCG differentiates through the network
     schedule: ClassVar[type] = None            # InpaintSchedule (guided-diffusion respacing) or a method's own
+    release_fp16: ClassVar[bool] = False       # the release's config runs the UNet in half precision (on CUDA)
     needs = "a GPU for the paper's 250 steps (hours per image set on a CPU)"
 
     network_kind = "a guided-diffusion 256x256 model"
@@ -439,11 +449,12 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
             except ResShiftError as exc:
                 raise ResShiftError(f"{self.name}: {path} is not a guided-diffusion 256x256 classifier ({exc})") from None
             self.classifier = self.classifier.to(self.device).eval()
-        if self.options.get("fp16") and self.device.type == "cuda":
+        fp16 = str(self.options.get("fp16", self.release_fp16)).lower() in ("1", "true", "yes")
+        if fp16 and self.device.type == "cuda":
             self.net.to_fp16()
 
     @classmethod
-    def with_random_weights(cls, folder, steps: int | None = None, device: str = "cpu") -> "Restorer":
+    def with_random_weights(cls, folder, steps: int | None = None, device: str = "cpu") -> GuidedDiffusionInpainter:
         """The full-size network (and classifier, where guided) with random weights, as released."""
         if not cls.classifier_scale > 0:
             return super().with_random_weights(folder, steps=steps, device=device)
@@ -490,7 +501,7 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
 
 def register_pair(module_name: str, name: str, label: str, sampler: Callable, options: dict | None = None,
                   needs_grad: bool = False, imagenet: str = "imagenet", release_parity: str = "",
-                  schedule: type | None = None) -> None:
+                  schedule: type | None = None, imagenet_fp16: bool = False) -> None:
     """Register ``name`` (ImageNet model ``imagenet``, Table IV) and ``name_face`` (CelebA-HQ model, Table V)."""
     from .base import register
 
@@ -499,6 +510,7 @@ def register_pair(module_name: str, name: str, label: str, sampler: Callable, op
         body = dict(name=name + suffix, label=label, model_key=key, __module__=module_name,
                     weights=(MODELS[key], CLASSIFIER) if guided else (MODELS[key],),
                     class_cond=guided, classifier_scale=1.0 if guided else 0.0,
+                    release_fp16=imagenet_fp16 and key.startswith("imagenet"),
                     licence=LICENCES[key], **({"release_parity": release_parity} if release_parity else {}),
                     sampler=staticmethod(sampler), sampler_options=dict(options or {}), needs_grad=needs_grad,
                     schedule=schedule or InpaintSchedule)

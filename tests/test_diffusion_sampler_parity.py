@@ -10,11 +10,15 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from baselines.guided_diffusion import ADMClassifier, GuidedModel, InpaintSchedule, RecordedNoise
-from baselines.repaint import repaint_sample
-
 from test_guided_diffusion_parity import load_fp32, unet_from_release_args
+
+from baselines.guided_diffusion import (
+    ADMClassifier,
+    GuidedModel,
+    InpaintSchedule,
+    RecordedNoise,
+)
+from baselines.repaint import repaint_sample
 
 FIXTURES = Path(__file__).parent / "fixtures" / "baselines"
 
@@ -154,7 +158,6 @@ def test_ddrm_matches_release(case):
     and fed as (holes' z, known pixels' z'). The output is not clipped and reaches |x| ~ 300 on
     this random network, so the bound is 1e-4 relative to max(1, |x|)."""
     from baselines.ddrm import DDRMSchedule, ddrm_sample
-    from test_guided_diffusion_parity import load_fp32, unet_from_release_args
 
     rec = torch.load(FIXTURES / "ddrm_sampler.pt")[case]
     urec = torch.load(FIXTURES / "guided_diffusion_unet.pt")["plain"]

@@ -236,6 +236,10 @@ def test_repaint_imagenet_is_the_class_conditional_model_with_guidance():
     assert labels.shape == (4,) and labels.dtype == torch.long and 0 <= labels.min() and labels.max() < 1000
     assert torch.equal(labels, torch.randint(0, 1000, (4,), generator=torch.Generator().manual_seed(3)))
     assert set(method.modules()) == {"trainable", "trainable_classifier"}
+    # use_fp16 as the configs: RePaint's and DDRM's ImageNet runs (test_inet256_*.yml, imagenet_256.yml)
+    assert {n for n in ("repaint", "repaint_face", "ddrm", "ddrm_face", "mcg", "score_sde")
+            if B.get(n).release_fp16} == {"repaint", "ddrm"}
+    assert method.net.dtype == torch.float32                   # half precision only on CUDA
 
 
 def test_a_wrong_checkpoint_is_one_line(tmp_path):
