@@ -1,31 +1,57 @@
-"""DDRM (Kawar et al., NeurIPS 2022, Eq. 7-8) for noiseless inpainting: H keeps the known pixels,
-so its SVD is trivial (V = I, singular value 1 on known pixels, 0 on holes). In the scaled
-variable xbar = x / sqrt(abar_s), sigma_s = sqrt((1 - abar_s) / abar_s):
-- holes:  xbar_{s-1} = x0 + sqrt(1 - eta^2) sigma_{s-1} (xbar_s - x0) / sigma_s + eta sigma_{s-1} z
-- known:  xbar_{s-1} = (1 - eta_b) x0 + eta_b y + sigma_{s-1} z          (sigma_y = 0)
-The release's settings: eta = 0.85, eta_b = 1.
+"""DDRM (Kawar et al., NeurIPS 2022, Eq. 7-8) for noiseless inpainting, as its release runs it
+(``functions/denoising.py: efficient_generalized_steps`` with the ``Inpainting`` operator,
+sigma_0 = 0, eta = 0.85, eta_b = 1):
+
+- timesteps 0, k, 2k, .., 1000 - k with k = 1000 // steps (the release's ``seq``, not
+  guided-diffusion's respacing), cumulative alphas from a float32 cumulative product (as the
+  release computes them);
+- H keeps the known pixels, so its SVD is trivial (singular value 1 on known pixels, 0 on holes).
+  With sigma_s = sqrt((1 - abar_s) / abar_s) and x0 = (x_s - sqrt(1 - abar_s) eps) / sqrt(abar_s)
+  (not clipped):
+  holes:  xbar_{s-1} = x0 + sqrt(1 - eta^2) sigma_{s-1} eps + eta sigma_{s-1} z
+  known:  xbar_{s-1} = eta_b y + (1 - eta_b) x0 + sigma_{s-1} z'      (while sigma_{s-1} > 0)
+  x_{s-1} = sqrt(abar_{s-1}) xbar_{s-1}; the last step (sigma = 0) gives x0 everywhere;
+- the start is the release's x_T = (y + sigma_T z) / sigma_T (known pixels y, holes 0).
 """
 from __future__ import annotations
 
 import math
 
-from resshift.diffusion import randn
+import numpy as np
+import torch
 
-from .guided_diffusion import predict_x0, register_pair
+from .guided_diffusion import GuidedModel, InpaintSchedule, draw, register_pair
 
 
-def ddrm_sample(eps_fn, y, keep, sched, generator, eta: float = 0.85, eta_b: float = 1.0):
-    """Noise draws: xbar_{N-1} (y + sigma z on known pixels, sigma z in the holes), then one per
-    level s = N-1..1. Returns the x0 estimate at level 0."""
+class DDRMSchedule(InpaintSchedule):
+    """DDRM's timesteps ``range(0, 1000, 1000 // steps)`` on the linear schedule, abar in float32."""
+
+    def __init__(self, steps: int, total: int = 1000):
+        betas = torch.from_numpy(np.linspace(1e-4, 0.02, total, dtype=np.float64)).float()
+        abar_full = (1 - betas).cumprod(dim=0).double().numpy()
+        self.t = list(range(0, total, total // steps))
+        self.abar = abar_full[self.t]
+        self.steps = len(self.t)
+
+
+def ddrm_sample(model, y, keep, sched, noise, eta: float = 0.85, eta_b: float = 1.0):
+    """Noise draws: the start z; then per level s = N-1..0: the holes' z, the known pixels' z'."""
+    model = GuidedModel.wrap(model)
     sig = [math.sqrt((1 - a) / a) for a in sched.abar]
-    xbar = keep * y + sig[-1] * randn(y, generator)
-    for s in range(sched.steps - 1, 0, -1):
-        x0, _ = predict_x0(eps_fn, math.sqrt(sched.abar[s]) * xbar, s, sched)
-        z = randn(y, generator)
-        hole = x0 + math.sqrt(1 - eta ** 2) * sig[s - 1] * (xbar - x0) / sig[s] + eta * sig[s - 1] * z
-        known = (1 - eta_b) * x0 + eta_b * y + sig[s - 1] * z
-        xbar = keep * known + (1 - keep) * hole
-    return predict_x0(eps_fn, math.sqrt(sched.abar[0]) * xbar, 0, sched)[0]
+    x = (keep * y + sig[-1] * draw(y, noise)) / sig[-1]
+    for s in range(sched.steps - 1, -1, -1):
+        a, a_next = float(sched.abar[s]), sched.abar_prev(s)
+        with torch.no_grad():
+            eps = model(x, sched.tensor_t(s, x))
+        x0 = (x - eps * math.sqrt(1 - a)) / math.sqrt(a)
+        sn = sig[s - 1] if s > 0 else 0.0
+        hole = x0 + math.sqrt(sn ** 2 - (sn * eta) ** 2) * eps + sn * eta * draw(x, noise)
+        z_known = draw(x, noise)
+        known = eta_b * y + (1 - eta_b) * x0 + sn * z_known if sn > 0 else hole
+        x = math.sqrt(a_next) * (keep * known + (1 - keep) * hole)
+    return x
 
 
-register_pair(__name__, "ddrm", "DDRM", ddrm_sample, {"eta": 0.85, "eta_b": 1.0})
+register_pair(__name__, "ddrm", "DDRM", ddrm_sample, {"eta": 0.85, "eta_b": 1.0}, schedule=DDRMSchedule,
+              imagenet_fp16=True,
+              release_parity="tests/test_diffusion_sampler_parity.py::test_ddrm_matches_release")

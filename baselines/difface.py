@@ -5,7 +5,8 @@ with ``configs/sample/iddpm_ffhq512_swinir.yaml``):
 1. a diffused estimator, SwinIR on 512x512 faces (8x pixel-unshuffle in, nearest+conv x8 out;
    ``swinir_restoration512_L1.pth``, read by spandrel), gives x0_hat = f(y) in [0, 1];
 2. x0_hat is diffused to level N of the 250-step respacing of the linear 1000-step schedule
-   (q(x_N | x0_hat), DifFace Eq. 5 with the release's indexing);
+   (q(x_N | x0_hat), DifFace Eq. 5 with the release's indexing): ``ddim250`` (timesteps 0, 4, ..,
+   996) for DDIM, ``250`` (0 .. 999, rounded) for the ancestral sampler, as the release;
 3. the FFHQ-512 diffusion model (``iddpm_ffhq512_ema500000.pth``, an improved-DDPM UNet) runs N
    steps from level N-1 down to 0: DDIM with eta 0.5 (the current release, ``ddim250``), or with
    ``--option sampler=ancestral`` the first release's ancestral steps with the learned variances
@@ -21,14 +22,20 @@ from pathlib import Path
 
 import torch
 
-from resshift.diffusion import randn
 from resshift.errors import ResShiftError
 from resshift.weights import load_checkpoint
 
 from .base import WeightFile, register
 from .face import AlignedFaceRestorer
 from .gan import load_spandrel
-from .guided_diffusion import ADMUNet, InpaintSchedule, ddim_step
+from .guided_diffusion import (
+    ADMUNet,
+    InpaintSchedule,
+    ddim_step,
+    ddim_timesteps,
+    draw,
+    posterior,
+)
 
 RELEASE = "https://github.com/zsyOAOA/DifFace/releases/download/V1.0/"
 
@@ -49,28 +56,20 @@ def _clipped_x0(eps: torch.Tensor, x: torch.Tensor, s: int, sched: InpaintSchedu
     return ((x - math.sqrt(1 - a) * eps) / math.sqrt(a)).clamp(-1, 1)
 
 
-def learned_range_step(out: torch.Tensor, x: torch.Tensor, s: int, sched: InpaintSchedule, generator) -> torch.Tensor:
-    """One ancestral step p(x_{s-1} | x_s) of an improved-DDPM model (Nichol & Dhariwal 2021):
-    mean of the posterior q(x_{s-1} | x_s, x0) (Ho et al. Eq. 7) at the clipped x0; log-variance
-    v*log(beta_s) + (1 - v)*log(beta~_s) with v = (out_var + 1)/2 (Nichol & Dhariwal Eq. 15),
-    beta~ at s = 0 taken from s = 1; no noise at s = 0."""
-    eps, var = out[:, :3], out[:, 3:6]
-    a, a_prev = float(sched.abar[s]), sched.abar_prev(s)
-    beta = 1 - a / a_prev
-    x0 = _clipped_x0(eps, x, s, sched)
-    mean = beta * math.sqrt(a_prev) / (1 - a) * x0 + (1 - a_prev) * math.sqrt(1 - beta) / (1 - a) * x
-    k = max(s, 1)                                   # beta~_k = beta_k (1 - abar_{k-1}) / (1 - abar_k)
-    tilde = (1 - sched.abar[k] / sched.abar_prev(k)) * (1 - sched.abar_prev(k)) / (1 - sched.abar[k])
-    frac = (var + 1) / 2
-    log_var = frac * math.log(beta) + (1 - frac) * math.log(tilde)
-    return mean + torch.exp(0.5 * log_var) * randn(x, generator) if s > 0 else mean
+def schedule(sampler: str) -> InpaintSchedule:
+    """The release's respacing of the 1000-step linear schedule: ``ddim250`` (stride 4: 0, 4, .., 996)
+    for DDIM (``inference_difface.py`` sets it), ``250`` (guided-diffusion's rounded spacing, 0 .. 999)
+    for the first release's ancestral sampler (``configs/sample/iddpm_ffhq512_swinir.yaml``)."""
+    return InpaintSchedule(RESPACING, timesteps=ddim_timesteps(1000, RESPACING) if sampler == "ddim" else None)
 
 
 def difface_sample(model_fn, x0_hat: torch.Tensor, start: int, sched: InpaintSchedule, generator,
                    sampler: str = "ddim", eta: float = 0.5) -> torch.Tensor:
     """DifFace's sampler: diffuse the estimate ``x0_hat`` ([-1, 1]) to level ``start`` of ``sched``,
-    then steps at levels start-1, ..., 0 (the release's loop), ``ddim`` (eta) or ``ancestral``.
-    ``model_fn(x, t)`` returns the UNet's 6 channels (eps, variance interpolation) at timestep t."""
+    then steps at levels start-1, ..., 0 (the release's loop), ``ddim`` (eta) or ``ancestral``
+    (improved-DDPM: the posterior mean with the learned variance, :func:`posterior`).
+    ``model_fn(x, t)`` returns the UNet's 6 channels (eps, variance interpolation) at timestep t.
+    Noise draws (the release's): the diffusion to ``start``, then one per level (level 0's unused)."""
     if not 0 < start < sched.steps:
         raise ResShiftError(f"difface: --steps (the start level N) must be in 1..{sched.steps - 1}, got {start}")
     if sampler not in ("ddim", "ancestral"):
@@ -79,15 +78,22 @@ def difface_sample(model_fn, x0_hat: torch.Tensor, start: int, sched: InpaintSch
     for s in range(start - 1, -1, -1):
         out = model_fn(x, sched.tensor_t(s, x)).float()
         if sampler == "ddim":          # DDIM (Song et al. Eq. 12) as the release takes it: the model's own eps
-            x = ddim_step(_clipped_x0(out[:, :3], x, s, sched), out[:, :3], s, sched, generator, eta=eta)
+            step = ddim_step(_clipped_x0(out[:, :3], x, s, sched), out[:, :3], s, sched, generator, eta=eta)
+            if s == 0 or eta == 0:
+                draw(x, generator)     # the release draws at every level, used or not
+            x = step
         else:
-            x = learned_range_step(out, x, s, sched, generator)
+            mean, log_var, _ = posterior(out, x, s, sched)
+            z = draw(x, generator)
+            x = mean + torch.exp(0.5 * log_var) * z if s > 0 else mean
     return x
 
 
 @register
 class DifFace(AlignedFaceRestorer):
     name, label = "difface", "DifFace"
+    # estimator and both samplers against the release (same file: test_estimator_matches_release)
+    release_parity = "tests/test_difface_parity.py::test_sampler_matches_release"
     steps_choices, default_steps = (100,), 100
     licence = "S-Lab License 1.0 (non-commercial)"
     needs = "a GPU (100 steps of a 512x512 diffusion UNet per face)"
@@ -116,7 +122,10 @@ class DifFace(AlignedFaceRestorer):
         return {"trainable": self.unet, "frozen_estimator": self.estimator}
 
     def timesteps(self) -> list[int]:
-        return InpaintSchedule(RESPACING).t[: self.steps][::-1]
+        return schedule(self.sampler_name()).t[: self.steps][::-1]
+
+    def sampler_name(self) -> str:
+        return str(self.options.get("sampler", "ddim"))
 
     @classmethod
     def random_estimator(cls, **overrides) -> torch.nn.Module:
@@ -143,5 +152,5 @@ class DifFace(AlignedFaceRestorer):
     def restore_faces(self, x11, generator):
         generator = generator if generator is not None else torch.Generator().manual_seed(12345)
         x0_hat = self.estimator((x11 + 1) / 2).clamp(0, 1)          # the estimator works in [0, 1]
-        return difface_sample(self.unet, x0_hat * 2 - 1, self.steps, InpaintSchedule(RESPACING), generator,
-                              sampler=str(self.options.get("sampler", "ddim")), eta=float(self.options.get("eta", 0.5)))
+        return difface_sample(self.unet, x0_hat * 2 - 1, self.steps, schedule(self.sampler_name()), generator,
+                              sampler=self.sampler_name(), eta=float(self.options.get("eta", 0.5)))

@@ -1,16 +1,26 @@
-"""RePaint (Lugmayr et al., CVPR 2022, Algorithm 1): each reverse step joins the known pixels
-noised to the next level (q(x_{s-1} | y)) with the model's step for the holes, and the chain
-is resampled: every ``jump`` levels it goes back up ``jump`` levels by the forward process
-(x_{s+1} = sqrt(abar_{s+1}/abar_s) x_s + sqrt(1 - abar_{s+1}/abar_s) z), ``resample - 1`` times.
-The release's settings: 250 steps, jump length 10, 10 resamplings.
+"""RePaint (Lugmayr et al., CVPR 2022, Algorithm 1) as its release runs it (``test.py`` with
+``confs/test_inet256_*.yml`` / ``test_c256_*.yml``):
+
+- the jump schedule (``get_schedule_jump`` with n_sample 1): levels N-1 .. 0 with, every
+  ``jump`` levels, ``resample - 1`` returns ``jump`` levels up by the forward process
+  x_{s+1} = sqrt(1 - beta_{s+1}) x_s + sqrt(beta_{s+1}) z (beta of the respaced chain);
+- each reverse step at level s first replaces the known pixels by a fresh sample of q(x_s | y)
+  (not at the very first step), then takes the model's ancestral step p(x_{s-1} | x_s) with the
+  learned variance (``learn_sigma``) and, for ImageNet, classifier guidance (mean + scale *
+  variance * grad log p(label | x_s), scale 1.0, a random ImageNet class per image);
+- the result is the last step's output at level 0 (the guided x0 estimate).
+
+Defaults: 250 steps, jump length 10, 10 resamplings. ImageNet: the class-conditional
+``256x256_diffusion.pt`` and ``256x256_classifier.pt``; CelebA-HQ: RePaint's unconditional model
+without a classifier (its config names none).
 """
 from __future__ import annotations
 
 import math
 
-from resshift.diffusion import randn
+import torch
 
-from .guided_diffusion import predict_x0, ddim_step, paste, register_pair
+from .guided_diffusion import GuidedModel, draw, paste, posterior, register_pair
 
 
 def repaint_levels(n: int, jump: int, resample: int) -> list[int]:
@@ -28,22 +38,31 @@ def repaint_levels(n: int, jump: int, resample: int) -> list[int]:
     return out + [-1]
 
 
-def repaint_sample(eps_fn, y, keep, sched, generator, jump: int = 10, resample: int = 10):
-    """Noise draws: x_{N-1}; then per move down (s -> s-1 >= 0): step noise, known-pixel noise;
-    per move up: one forward-process draw. The last move (0 -> -1) returns the x0 estimate."""
+def repaint_sample(model, y, keep, sched, noise, jump: int = 10, resample: int = 10):
+    """Noise draws (the release's order): x_{N-1}; per reverse step: the step's noise, then (after
+    the first step) the known pixels' noise; per move up: one forward-process draw."""
+    model = GuidedModel.wrap(model)
     levels = repaint_levels(sched.steps, jump, resample)
-    x = randn(y, generator)
+    x = draw(y, noise)
+    first = True
     for s, nxt in zip(levels[:-1], levels[1:]):
-        if nxt == -1:
-            return predict_x0(eps_fn, x, 0, sched)[0]
         if nxt < s:
-            x0, eps = predict_x0(eps_fn, x, s, sched)
-            unknown = ddim_step(x0, eps, s, sched, generator, eta=1.0)
-            x = paste(keep, sched.noise_to(y, nxt, generator), unknown)
+            z = draw(x, noise)
+            if not first:
+                x = paste(keep, sched.noise_to(y, s, noise), x)
+            first = False
+            t = sched.tensor_t(s, x)
+            with torch.no_grad():
+                mean, log_var, _ = posterior(model.output(x, t), x, s, sched)
+            if model.guided:
+                mean = mean + torch.exp(log_var) * model.log_prob_grad(x, t)
+            x = mean + torch.exp(0.5 * log_var) * z if s > 0 else mean
         else:
-            ratio = sched.abar[nxt] / sched.abar[s]
-            x = math.sqrt(ratio) * x + math.sqrt(1 - ratio) * randn(x, generator)
-    raise AssertionError("repaint_levels ends at -1")
+            beta = sched.beta(nxt)
+            x = math.sqrt(1 - beta) * x + math.sqrt(beta) * draw(x, noise)
+    return x
 
 
-register_pair(__name__, "repaint", "RePaint", repaint_sample, {"jump": 10, "resample": 10})
+register_pair(__name__, "repaint", "RePaint", repaint_sample, {"jump": 10, "resample": 10},
+              imagenet="imagenet_cond", imagenet_fp16=True,
+              release_parity="tests/test_diffusion_sampler_parity.py::test_repaint_matches_release")

@@ -94,11 +94,9 @@ def _prepare(name: str, tmp_path: Path) -> dict:
         torch.save(DASRNet().state_dict(), _cache(B.get(name).weights[0].file))
         torch.save(DegradationPredictor().state_dict(), _cache(B.get(name).weights[1].file))
     elif B.get(name).__module__ in ("baselines.repaint", "baselines.ddrm", "baselines.score_sde", "baselines.mcg"):
-        from test_inpaint_baselines import TINY_ADM, _tiny_adm_file
+        from test_inpaint_baselines import tiny_inpaint_setup
 
-        _tiny_adm_file(_cache(B.get(name).weights[0].file))          # the release's format: a bare state dict
-        options = {"jump": 1, "resample": 2} if name.startswith("repaint") else {}
-        return {"steps": 3, "unet_config": TINY_ADM, **options}
+        return tiny_inpaint_setup(name)                # the release's format: bare state dicts
     elif name in ("lama", "lama_face", "deepfillv2", "deepfillv2_face", "gfpgan", "restoreformer", "codeformer",
                   "psfrgan", "dfdnet"):
         torch.manual_seed(0)
