@@ -88,6 +88,7 @@ class SpandrelRestorer(Restorer):
 
 @register
 class RealESRGAN(SpandrelRestorer):
+    batchable = True
     name, label, architecture = "realesrgan", "RealESRGAN", "ESRGAN"
     licence = "BSD-3-Clause"
     weights = (WeightFile("RealESRGAN_x4plus.pth", RE + "v0.1.0/RealESRGAN_x4plus.pth", size="64 MB"),)
@@ -95,6 +96,7 @@ class RealESRGAN(SpandrelRestorer):
 
 @register
 class ESRGAN(SpandrelRestorer):
+    batchable = True
     name, label, architecture = "esrgan", "ESRGAN", "ESRGAN"
     licence = "Apache-2.0 (BasicSR release)"
     weights = (WeightFile("ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",
@@ -103,6 +105,7 @@ class ESRGAN(SpandrelRestorer):
 
 @register
 class BSRGAN(SpandrelRestorer):
+    batchable = True
     name, label, architecture = "bsrgan", "BSRGAN", "ESRGAN"
     licence = "Apache-2.0"
     weights = (WeightFile("BSRGAN.pth", KAIR + "BSRGAN.pth", size="64 MB"),)
@@ -110,6 +113,7 @@ class BSRGAN(SpandrelRestorer):
 
 @register
 class RealSRJPEG(SpandrelRestorer):
+    batchable = True
     name, label, architecture = "realsr_jpeg", "RealSR-JPEG", "ESRGAN"
     licence = "see the release (KAIR redistribution)"
     weights = (WeightFile("RealSR_JPEG.pth", KAIR + "RealSR_JPEG.pth", size="64 MB"),)
@@ -117,6 +121,7 @@ class RealSRJPEG(SpandrelRestorer):
 
 @register
 class SwinIR(SpandrelRestorer):
+    batchable = True
     name, label, architecture = "swinir", "SwinIR", "SwinIR"
     licence = "Apache-2.0"
     weights = (WeightFile("003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth",

@@ -251,8 +251,11 @@ def _run(args) -> int:
     steps = None if args.steps in (None, -1) else args.steps
     out = Path(args.out) if args.out else Path(args.results) / "restored" / args.dataset / f"{args.method}-{steps or -1}"
     models = args.models or Path(args.results) / "models"
+    from baselines.run import parse_shard
+
     print(run_method(args.method, data, out, steps=steps, device=args.device, seed=args.seed, options=options,
-                     limit=args.limit, models=models))
+                     limit=args.limit, models=models, batch_size=args.batch_size, shard=parse_shard(args.shard),
+                     work=args.work))
     return 0
 
 
@@ -343,6 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="cuda" if _cuda() else "cpu")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--limit", type=int)
+    r.add_argument("--batch-size", type=int, default=1, help="images per call for methods that batch (deterministic ones)")
+    r.add_argument("--shard", metavar="I/N", help="restore only part I of N of the set (every N-th image from the I-th); "
+                   "images already restored in the output folder are skipped (resume)")
+    r.add_argument("--work", help="restore into this folder (kept if killed; a rerun resumes) and copy the finished set to --out")
     r.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="method option, e.g. checkpoint=runs/demo_ldm/checkpoints/last.pth")
     r.set_defaults(func=_run)
