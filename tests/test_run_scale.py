@@ -130,3 +130,11 @@ def test_work_folder_and_batches(tmp_path, capsys):
     finally:
         B.Bicubic.load = orig
     assert loads == [] and (out / "meta.json").is_file()
+
+    # a changed input (a rebuilt test set) makes its image stale: only that one is restored again
+    before = entries(work)
+    Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(data / "lq" / "img00.png")
+    assert run(*base) == 0
+    after = entries(work)
+    assert [k for k in after if after[k] != before[k]] == ["img00.json"]
+    assert pngs(out)["img00.png"] != pngs(one)["img00.png"]
