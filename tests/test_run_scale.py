@@ -57,11 +57,11 @@ def test_shards_split_the_set_deterministically():
             parse_shard(bad)
 
 
-def test_killed_sharded_restore_resumes_to_the_unsharded_bytes(tmp_path):
+def test_killed_sharded_restore_resumes_to_the_unsharded_bytes(tmp_path, monkeypatch):
     data = make_set(tmp_path / "data", 8)
     env = dict(os.environ, SLOW_NOISY_SECONDS="0.3", SLOW_NOISY_LOG=str(tmp_path / "calls.log"),
                PYTHONPATH=os.pathsep.join([str(TESTS), str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    os.environ["SLOW_NOISY_SECONDS"] = "0"
+    monkeypatch.setenv("SLOW_NOISY_SECONDS", "0")
     ref = tmp_path / "ref"
     assert run("slow_noisy", "--dataset", "set", "--data", str(data), "--out", str(ref), "--seed", "5") == 0
     assert len(pngs(ref)) == 8 and (ref / "meta.json").is_file()

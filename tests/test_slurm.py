@@ -76,7 +76,7 @@ def test_ci_workflow_through_sbatch_equals_local_run(slurm, tmp_path):
     assert len(submitted) == sum(v for k, v in jobs.items() if k != "all"), (submitted, jobs)
 
     acct = subprocess.run(["sacct", "-X", "-n", "-P", "-j", ",".join(map(str, submitted)),
-                           "--format", "JobID,JobName,Partition,AllocCPUS,ReqMem,Timelimit,State,ExitCode,Elapsed"],
+                           "--format", "JobID,Comment%80,Partition,AllocCPUS,ReqMem,Timelimit,State,ExitCode,Elapsed"],
                           capture_output=True, text=True, timeout=60)
     lines = [line for line in acct.stdout.splitlines() if line]
     record = f"# {len(lines)} jobs, snakemake --profile profiles/slurm took {seconds:.0f} s\n" + "\n".join(lines) + "\n"
@@ -84,6 +84,7 @@ def test_ci_workflow_through_sbatch_equals_local_run(slurm, tmp_path):
         Path(os.environ["SLURM_TEST_RECORD"]).write_text(record)
     print(record)
     assert len(lines) == len(submitted) and all("|COMPLETED|0:0|" in line for line in lines), lines
+    assert sum("rule_restore_shard" in line for line in lines) == 2, lines      # the comment names the rule
 
     local_results, slurm_results = tmp_path / "local" / "results", tmp_path / "slurm" / "results"
     assert table(slurm_results / "table2.csv") == table(local_results / "table2.csv")

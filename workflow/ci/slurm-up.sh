@@ -93,6 +93,7 @@ SlurmdLogFile=/var/log/slurm/slurmd.log
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStorageEnforce=associations
+AccountingStoreFlags=job_comment
 JobCompType=jobcomp/none
 MinJobAge=600
 NodeName=${NODE} CPUs=${CPUS} RealMemory=${MEM_MB} State=UNKNOWN
@@ -114,6 +115,8 @@ done
 if ! pgrep -x slurmctld >/dev/null; then
     slurmctld
     wait_for 30 slurmctld scontrol ping
+else
+    scontrol reconfigure >/dev/null          # the configuration written above
 fi
 if ! pgrep -x slurmd >/dev/null; then
     slurmd
