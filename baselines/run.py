@@ -81,16 +81,14 @@ def option_files_sha256(options: dict) -> dict[str, str]:
 
 
 def is_done(folder: Path, lq: Path, identity: dict, files_sha256: dict | None = None) -> bool:
-    """The image's PNG and entry exist and agree, and were made from this input and these option
-    files (else the image is stale and restored again); an entry of a run with another method,
-    steps, seed or options is a one-line error (two runs would mix in one folder)."""
+    """The image's PNG and entry exist and agree, and were made by this run (method, steps, seed,
+    options) from this input and these option files; else the image is stale and is restored
+    again (a changed seed or a retrained run never mixes with earlier images)."""
     png, entry = folder / f"{lq.stem}.png", _read_entry(folder, lq.stem)
     if entry is None or not png.is_file():
         return False
-    other = {k: entry.get(k) for k in identity if entry.get(k) != identity[k]}
-    if other:
-        raise ResShiftError(f"{folder}: {lq.stem}.png was restored by another run ({', '.join(f'{k}={v!r}' for k, v in other.items())}; "
-                            f"this run: {', '.join(f'{k}={identity[k]!r}' for k in other)}); use another --out or delete that folder")
+    if any(entry.get(k) != v for k, v in identity.items()):
+        return False
     if files_sha256 is not None and entry.get("files_sha256") != files_sha256:
         return False
     return entry.get("input_sha256") == _sha256(lq) and entry.get("sha256") == _sha256(png)
@@ -145,9 +143,11 @@ def run_method(method: str, data_dir: str | Path, out_dir: str | Path, *, steps:
     (work_dir / ENTRIES).mkdir(parents=True, exist_ok=True)
     todo = [p for p in files if not is_done(work_dir, p, identity, files_sha256)]
     _remove_stale_temporaries(work_dir, [p.stem for p in todo])
-    if progress and len(todo) < len(files):
+    stale = sum(_read_entry(work_dir, p.stem) is not None for p in todo)
+    if progress and (len(todo) < len(files) or stale):
         print(f"{method}: {len(files) - len(todo)} of {len(files)} image(s) already restored in {work_dir}; "
-              f"restoring {len(todo)}", file=sys.stderr)
+              f"restoring {len(todo)}" + (f" ({stale} from another run, input or weights: redone)" if stale else ""),
+              file=sys.stderr)
 
     restorer_meta_path = work_dir / ENTRIES / RESTORER_META
     restorer = None

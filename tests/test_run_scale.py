@@ -98,8 +98,10 @@ def test_killed_sharded_restore_resumes_to_the_unsharded_bytes(tmp_path, monkeyp
     meta, ref_meta = json.loads((out / "meta.json").read_text()), json.loads((ref / "meta.json").read_text())
     assert meta["images"] == ref_meta["images"] == 8 and meta["shards"] == ["1/2", "2/2"]
 
-    # a run with another seed refuses the folder instead of mixing images
-    assert run(*args[1:-1], "6") == 2
+    # a run with another seed redoes every image instead of mixing two runs in one folder
+    assert run(*args[1:-1], "6") == 0
+    assert all(json.loads(p.read_text())["seed"] == 6 for p in (out / ENTRIES).glob("img*.json"))
+    assert json.loads((out / "meta.json").read_text())["seed"] == 6 and pngs(out) != pngs(ref)
 
 
 def test_work_folder_and_batches(tmp_path, capsys):
