@@ -81,6 +81,11 @@ class Restorer(abc.ABC):
     weights: ClassVar[tuple[WeightFile, ...]] = ()
     needs: ClassVar[str] = ""                  # what else it needs (a GPU, an environment), for listings
     licence: ClassVar[str] = ""                # the release's licence (code and weights), for listings
+    # True for deterministic feed-forward methods (no generator): one restore() call on a batch
+    # gives each image what it gets alone, up to the float reassociation of batched convolutions
+    # (bicubic: bit for bit), so `resshift-bench run --batch-size` batches them; the others
+    # restore one image at a time with its own generator
+    batchable: ClassVar[bool] = False
 
     def __init__(self, steps: int | None = None, device: str = "cpu", **options):
         if self.steps_choices:

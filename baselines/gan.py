@@ -89,6 +89,7 @@ class SpandrelRestorer(Restorer):
 
 @register
 class RealESRGAN(SpandrelRestorer):
+    batchable = True
     name, label, architecture = "realesrgan", "RealESRGAN", "ESRGAN"
     licence = "BSD-3-Clause"
     weights = (WeightFile("RealESRGAN_x4plus.pth", RE + "v0.1.0/RealESRGAN_x4plus.pth", size="64 MB"),)
@@ -96,6 +97,7 @@ class RealESRGAN(SpandrelRestorer):
 
 @register
 class ESRGAN(SpandrelRestorer):
+    batchable = True
     name, label, architecture = "esrgan", "ESRGAN", "ESRGAN"
     licence = "Apache-2.0 (BasicSR release)"
     weights = (WeightFile("ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",
@@ -104,6 +106,7 @@ class ESRGAN(SpandrelRestorer):
 
 @register
 class BSRGAN(SpandrelRestorer):
+    batchable = True
     name, label, architecture = "bsrgan", "BSRGAN", "ESRGAN"
     licence = "Apache-2.0"
     weights = (WeightFile("BSRGAN.pth", KAIR + "BSRGAN.pth", size="64 MB"),)
@@ -111,6 +114,7 @@ class BSRGAN(SpandrelRestorer):
 
 @register
 class RealSRJPEG(SpandrelRestorer):
+    batchable = True
     name, label, architecture = "realsr_jpeg", "RealSR-JPEG", "ESRGAN"
     licence = "see the release (KAIR redistribution)"
     weights = (WeightFile("RealSR_JPEG.pth", KAIR + "RealSR_JPEG.pth", size="64 MB"),)
@@ -118,6 +122,7 @@ class RealSRJPEG(SpandrelRestorer):
 
 @register
 class SwinIR(SpandrelRestorer):
+    batchable = True
     name, label, architecture = "swinir", "SwinIR", "SwinIR"
     licence = "Apache-2.0"
     weights = (WeightFile("003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth",

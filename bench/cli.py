@@ -41,13 +41,15 @@ def _weights(args) -> int:
                 print(f"resshift-bench: error: {exc}", file=sys.stderr)
                 failed += 1
         return 2 if failed else 0
-    print(f"ResShift released checkpoints (cache: {R.cache_dir()})")
+    from resshift.download import pin_label
+
+    print(f"ResShift released checkpoints (cache: {R.cache_dir()}; hash: pinned sha256, prefix in the name, or none)")
     for row in R.status():
-        print(f"  {row['name']:<18} {'present' if row['present'] else 'missing':<8} {row['file']}  <- {row['url']}")
+        print(f"  {row['name']:<18} {'present' if row['present'] else 'missing':<8} [{row['pinned']}] {row['file']}  <- {row['url']}")
     print("Metric weights (where each library looks for them)")
     for w in W.METRIC_WEIGHTS.values():
-        print(f"  {w.name:<18} {'present' if w.present() else 'missing':<8} {w.path}  <- {w.url}  "
-              f"[{', '.join(w.used_by)}]")
+        print(f"  {w.name:<18} {'present' if w.present() else 'missing':<8} [{pin_label(w.file, w.sha256)}] {w.path}  "
+              f"<- {w.url}  [{', '.join(w.used_by)}]")
     return 0
 
 
@@ -236,17 +238,19 @@ def _baselines(args) -> int:
                     failed += 1
                     continue
                 try:
-                    spec.path.parent.mkdir(parents=True, exist_ok=True)
-                    download(spec.url, spec.path)
+                    download(spec.url, spec.path, sha256=spec.sha256)
                     print(spec.path)
-                except Exception as exc:
-                    print(f"resshift-bench: error: {name}: {spec.file}: {exc}", file=sys.stderr)
+                except ResShiftError as exc:
+                    print(f"resshift-bench: error: {name}: {exc}", file=sys.stderr)
                     failed += 1
         return 2 if failed else 0
-    print(f"Methods (weights cache: {B.cache_root()})")
+    from resshift.download import pin_label
+
+    print(f"Methods (weights cache: {B.cache_root()}; [hash check]: pinned sha256, prefix in the name, or none)")
     for name, cls in B.registry().items():
         steps = ",".join(map(str, cls.steps_choices)) or "-"
-        files = [f"{w.file} {'present' if w.present() else 'MISSING'}" for w in cls.weights] or ["no weights"]
+        files = [f"{w.file} {'present' if w.present() else 'MISSING'} [{pin_label(w.file, w.sha256)}]"
+                 for w in cls.weights] or ["no weights"]
         extra = (f"  needs {cls.needs}" if cls.needs else "") + (f"  [licence: {cls.licence}]" if cls.licence else "")
         print(f"  {name:<26} {cls.task:<8} steps {steps:<8} {cls.label:<30} {'; '.join(files)}{extra}")
     reg = B.registry()
@@ -266,8 +270,11 @@ def _run(args) -> int:
     steps = None if args.steps in (None, -1) else args.steps
     out = Path(args.out) if args.out else Path(args.results) / "restored" / args.dataset / f"{args.method}-{steps or -1}"
     models = args.models or Path(args.results) / "models"
+    from baselines.run import parse_shard
+
     print(run_method(args.method, data, out, steps=steps, device=args.device, seed=args.seed, options=options,
-                     limit=args.limit, models=models))
+                     limit=args.limit, models=models, batch_size=args.batch_size, shard=parse_shard(args.shard),
+                     work=args.work))
     return 0
 
 
@@ -368,6 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="cuda" if _cuda() else "cpu")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--limit", type=int)
+    r.add_argument("--batch-size", type=int, default=1, help="images per call for methods that batch (deterministic ones)")
+    r.add_argument("--shard", metavar="I/N", help="restore only part I of N of the set (every N-th image from the I-th); "
+                   "images already restored in the output folder are skipped (resume)")
+    r.add_argument("--work", help="restore into this folder (kept if killed; a rerun resumes) and copy the finished set to --out")
     r.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="method option, e.g. checkpoint=runs/demo_ldm/checkpoints/last.pth")
     r.set_defaults(func=_run)

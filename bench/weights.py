@@ -42,6 +42,7 @@ class WeightFile:
     url: str
     where: str            # "pyiqa" | "torchvision" | "clip" | "facexlib" | "resshift"
     used_by: tuple[str, ...]
+    sha256: str = ""      # published by the release (CLIP: in its address); else the name's hash prefix, if any
 
     @property
     def folder(self) -> Path:
@@ -64,7 +65,7 @@ METRIC_WEIGHTS = {w.name: w for w in [
     WeightFile("musiq_koniq", "musiq_koniq_ckpt-e95806b9.pth", HF + "musiq_koniq_ckpt-e95806b9.pth", "pyiqa", ("musiq",)),
     WeightFile("clip_rn50", "RN50.pt",
                "https://openaipublic.azureedge.net/clip/models/afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt",
-               "clip", ("clipiqa",)),
+               "clip", ("clipiqa",), sha256="afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762"),
     WeightFile("inception_fid", "weights-inception-2015-12-05-6726825d.pth",
                "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
                "torchvision", ("fid_g", "fid_f", "kid_g")),
@@ -100,13 +101,7 @@ def fetch(name: str) -> Path:
     if os.environ.get("RESSHIFT_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1":
         raise ResShiftError(f"{w.file}: offline (RESSHIFT_OFFLINE/HF_HUB_OFFLINE set); download {w.url} "
                             f"to {w.path}")
-    from resshift.weights import download
+    from resshift.download import download
 
-    w.folder.mkdir(parents=True, exist_ok=True)
-    try:
-        download(w.url, w.path)
-        return w.path
-    except ResShiftError:
-        raise
-    except Exception as exc:                                  # network errors
-        raise ResShiftError(f"{w.file}: download from {w.url} failed ({exc}); put the file at {w.path}") from None
+    download(w.url, w.path, sha256=w.sha256)
+    return w.path

@@ -23,7 +23,10 @@ def temp_beside(path: str | os.PathLike, suffix: str = "") -> Path:
     """An empty hidden file in ``path``'s folder (created if needed), mode ``0666 & ~umask``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or ".part")
+    # ".<stem>.<random><suffix>" when the suffix is the file's own (".a.x1y2z3.png" for a.png), so a
+    # reader filtering by suffix or a resume that cleans its own temporaries recognises it
+    prefix = f".{path.stem}." if suffix and suffix == path.suffix else f".{path.name}."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix or ".part")
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())
     return Path(tmp)

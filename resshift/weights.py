@@ -10,17 +10,15 @@ import hashlib
 import json
 import os
 import shutil
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
 import torch
 
+from .download import download, pin_label  # noqa: F401  (the one download path; re-exported)
 from .errors import ResShiftError
-from .files import atomic_path, temp_beside
-from .progress import progress_bar
+from .files import atomic_path
 
 RELEASE_URL = "https://github.com/zsyOAOA/ResShift/releases/download/v2.0/"
 
@@ -101,27 +99,6 @@ def missing_message(ckpt: Checkpoint, root: Path, reason: str = "not in the cach
             f"{root / ckpt.filename} (or set RESSHIFT_HOME), or run `resshift weights download {ckpt.name}`")
 
 
-def download(url: str, dest: Path, progress: bool = True, timeout: float = 30.0) -> str:
-    """Download ``url`` to ``dest`` atomically (temp file, then rename); returns its sha256."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = str(temp_beside(dest))
-    h = hashlib.sha256()
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as out:
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            with progress_bar(total=total, unit="B", unit_scale=True, desc=dest.name, show=progress) as bar:
-                for block in iter(lambda: resp.read(1 << 20), b""):
-                    out.write(block)
-                    h.update(block)
-                    bar.update(len(block))
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return h.hexdigest()
-
-
 def fetch(name: str, *, root: Path | None = None, allow_download: bool = True, progress: bool = True) -> Path:
     """Path to the released file ``name`` (registry key or file name), downloading it if needed.
 
@@ -136,14 +113,7 @@ def fetch(name: str, *, root: Path | None = None, allow_download: bool = True, p
     if not path.exists():
         if not allow_download:
             raise ResShiftError(missing_message(ckpt, root))
-        try:
-            digest = download(ckpt.url, path, progress=progress)
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            raise ResShiftError(missing_message(ckpt, root, f"download failed ({exc})")) from None
-        if ckpt.sha256 and digest != ckpt.sha256:
-            path.unlink()
-            raise ResShiftError(f"{ckpt.filename}: downloaded file has sha256 {digest}, expected "
-                                f"{ckpt.sha256}; try again or download it by hand from {ckpt.url}")
+        digest = download(ckpt.url, path, sha256=ckpt.sha256, progress=progress)
         _record_sha256(root, ckpt.filename, digest)
         return path
     expected = _expected_sha256(ckpt, root)
@@ -174,7 +144,7 @@ def status(root: Path | None = None) -> list[dict]:
         path = root / ckpt.filename
         rows.append({"name": ckpt.name, "file": ckpt.filename, "kind": ckpt.kind, "config": ckpt.config,
                      "present": path.exists(), "path": str(path), "url": ckpt.url,
-                     "sha256": _expected_sha256(ckpt, root)})
+                     "sha256": _expected_sha256(ckpt, root), "pinned": pin_label(ckpt.filename, ckpt.sha256)})
     return rows
 
 

@@ -342,8 +342,10 @@ def test_run_restores_a_test_set_with_meta(tmp_path):
 
     data = _demo_set(tmp_path)
     assert main(["run", "bicubic", "--dataset", "set", "--data", str(data), "--out", str(tmp_path / "out")]) == 0
-    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    files = sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith("."))
     assert files == ["im0.png", "im1.png", "meta.json"]
+    entries = sorted(p.name for p in (tmp_path / "out" / ".per_image").iterdir())   # resume state (baselines/run.py)
+    assert entries == [".restorer.json", "im0.json", "im1.json"]
     meta = json.loads((tmp_path / "out" / "meta.json").read_text())
     assert meta["method"] == "bicubic" and meta["steps"] == -1 and meta["images"] == 2
 

@@ -351,3 +351,69 @@ def has_reference(dataset):
 for _n in requested_tables() + [int(e["table"]) for e in config.get("tables") or []]:
     for _ds in table_datasets(_n):
         _recipe(_ds)
+
+
+# ------------------------------------------------------------------ restore shards
+def dataset_images(dataset):
+    """The test set's size as its recipe states it (select.count or source.min_images), else None."""
+    recipe = _recipe(dataset)
+    return _get(recipe, "select.count") or _get(recipe, "source.min_images")
+
+
+def method_setting(method, key):
+    return ((config.get("methods") or {}).get(method.partition("@")[0]) or {}).get(key)
+
+
+def restore_shards(dataset, method):
+    """The config's `methods.<name>.shards`, else enough shards to keep each within
+    bench.costs.SHARD_MINUTES at the method's measured cost."""
+    from bench.costs import default_shards
+
+    n = method_setting(method, "shards")
+    return int(n) if n else default_shards(method, dataset_images(dataset))
+
+
+def restore_work(w):
+    """Where a restore job's images accumulate: not a job output, so a killed job's images survive
+    (Snakemake deletes a failed job's outputs) and its retry resumes."""
+    return f"{RESULTS}/restored/.work/{w.dataset}/{w.method}-{w.steps}"
+
+
+def restore_shard_markers(w):
+    n = restore_shards(w.dataset, w.method)
+    return [] if n == 1 else [f"{restore_work(w)}/shard-{i}of{n}.done" for i in range(1, n + 1)]
+
+
+def restore_runtime(w):
+    """Cluster minutes for a restore job: a gathering copy when shards did the work."""
+    from bench.costs import STARTUP_MINUTES, runtime_minutes
+
+    n = restore_shards(w.dataset, w.method)
+    return STARTUP_MINUTES if n > 1 else runtime_minutes(w.method, dataset_images(w.dataset))
+
+
+def shard_runtime(w):
+    from bench.costs import runtime_minutes
+
+    images = dataset_images(w.dataset)
+    return runtime_minutes(w.method, -(-images // int(w.shards)) if images else None)
+
+
+def batch_size_arg(method):
+    n = method_setting(method, "batch_size")
+    return f"--batch-size {int(n)}" if n else ""
+
+
+# ------------------------------------------------------------------ weights (rule fetch_weights)
+def weights_marker(method):
+    """[marker] when the config allows downloads and ``method`` (not a trained NAME@RUN) has
+    released files with a direct address; else []."""
+    name, _, run = method.partition("@")
+    if config.get("offline", False) or run:
+        return []
+    import baselines
+
+    cls = baselines.registry().get(name)
+    if cls is None or not [w for w in cls.weights if not (w.manual or w.is_folder)]:
+        return []
+    return [f"{RESULTS}/weights/{name}.fetched"]

@@ -1,0 +1,91 @@
+"""The CI mini-workflow on a real SLURM cluster: every job submitted with sbatch and followed with
+sacct by snakemake-executor-plugin-slurm, through profiles/slurm, and its results equal to a
+local run's. Where there is no SLURM and this is root with apt-get, the test sets up a
+single-node cluster itself with workflow/ci/slurm-up.sh (about a minute; .ci/run does the same).
+The restore job of bicubic runs as two shards and a gathering job (tests/fixtures/workflow/ci.yaml).
+"""
+import csv
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from test_workflow import FIXTURES, ROOT, job_counts, snakemake, write_config
+
+pytestmark = pytest.mark.slurm
+SLURM_UP = ROOT / "workflow" / "ci" / "slurm-up.sh"
+
+
+def slurm_ready() -> bool:
+    if not (shutil.which("sbatch") and shutil.which("sacct")):
+        return False
+    return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=30).returncode == 0 and \
+        subprocess.run(["sacct", "-n", "-X"], capture_output=True, timeout=30).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    if not slurm_ready():
+        if os.geteuid() == 0 and shutil.which("apt-get"):
+            up = subprocess.run(["bash", str(SLURM_UP)], capture_output=True, text=True, timeout=900)
+            assert up.returncode == 0, up.stdout + up.stderr
+        elif os.environ.get("CI"):
+            pytest.fail("CI without SLURM: run workflow/ci/slurm-up.sh as root first (.ci/run does)")
+        else:
+            pytest.skip("no SLURM here (sbatch/sacct absent) and not root with apt-get to set one up "
+                        "with workflow/ci/slurm-up.sh")
+    assert slurm_ready()
+
+
+def table(path: Path) -> dict:
+    with open(path, newline="") as f:
+        return {(r["method"], r["steps"]): {k: v for k, v in r.items() if k != "runtime_s"} for r in csv.DictReader(f)}
+
+
+def restored(results: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(results)): p.read_bytes() for p in sorted((results / "restored").glob("*/*/*.png"))}
+
+
+def test_ci_workflow_through_sbatch_equals_local_run(slurm, tmp_path):
+    cfg = yaml.safe_load((FIXTURES / "ci.yaml").read_text())
+    cfg["results_dir"] = str(tmp_path / "local" / "results")
+    local = write_config(tmp_path / "local.yaml", cfg)
+    out = snakemake("--cores", "2", "--configfile", str(local), workdir=tmp_path / "local")
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+
+    cfg["results_dir"] = str(tmp_path / "slurm" / "results")
+    on_slurm = write_config(tmp_path / "slurm.yaml", cfg)
+    t0 = time.time()
+    # the profile as it is, with requests this one small node can grant
+    out = snakemake("--configfile", str(on_slurm), "--profile", str(ROOT / "profiles" / "slurm"),
+                    "--jobs", "4", "--latency-wait", "5", "--slurm-init-seconds-before-status-checks", "2",
+                    "--slurm-logdir", str(tmp_path / "slurm" / "logs"),
+                    "--default-resources", "slurm_partition=cpu", "slurm_account=ci", "runtime=30", "mem_mb=1500", "cpus_per_task=1",
+                    "--set-resources", "train:mem_mb=3000", "train:cpus_per_task=1", "train:runtime=30",
+                    workdir=tmp_path / "slurm", timeout=1800)
+    seconds = time.time() - t0
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-6000:]
+    jobs = job_counts(text)
+    assert jobs["restore_shard"] == 2 and jobs["restore"] == 3, jobs
+    submitted = [int(j) for j in __import__("re").findall(r"SLURM jobid (\d+)", text)]
+    assert len(submitted) == sum(v for k, v in jobs.items() if k != "all"), (submitted, jobs)
+
+    acct = subprocess.run(["sacct", "-X", "-n", "-P", "-j", ",".join(map(str, submitted)),
+                           "--format", "JobID,Comment%80,Partition,AllocCPUS,ReqMem,Timelimit,State,ExitCode,Elapsed"],
+                          capture_output=True, text=True, timeout=60)
+    lines = [line for line in acct.stdout.splitlines() if line]
+    record = f"# {len(lines)} jobs, snakemake --profile profiles/slurm took {seconds:.0f} s\n" + "\n".join(lines) + "\n"
+    if os.environ.get("SLURM_TEST_RECORD"):                 # where to keep the sacct lines (CI logs, reports)
+        Path(os.environ["SLURM_TEST_RECORD"]).write_text(record)
+    print(record)
+    assert len(lines) == len(submitted) and all("|COMPLETED|0:0|" in line for line in lines), lines
+    assert sum("rule_restore_shard" in line for line in lines) == 2, lines      # the comment names the rule
+
+    local_results, slurm_results = tmp_path / "local" / "results", tmp_path / "slurm" / "results"
+    assert table(slurm_results / "table2.csv") == table(local_results / "table2.csv")
+    assert restored(slurm_results) == restored(local_results) and len(restored(local_results)) == 9

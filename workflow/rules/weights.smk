@@ -1,0 +1,21 @@
+# With `offline: false`, a method's released weights are downloaded by a job of their own before
+# any job that needs them (one download per method, not one per restore/timing job). It runs on
+# the submitting host (localrules): cluster nodes often have no network. The download path is
+# resshift.download (Hub files through huggingface_hub, resume, pinned/prefix hash checks).
+wildcard_constraints:
+    weights_of=r"[A-Za-z0-9_]+",
+
+
+localrules:
+    fetch_weights,
+
+
+rule fetch_weights:
+    output:
+        touch(f"{RESULTS}/weights/{{weights_of}}.fetched"),
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/fetch_weights/{{weights_of}}.log",
+    shell:
+        "resshift-bench baselines fetch {wildcards.weights_of} > {log} 2>&1"
