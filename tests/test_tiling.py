@@ -1,11 +1,15 @@
 """Tiles, feathering, position-indexed noise, lock-step GroupNorm, and a tiled restore with a
 trained model against the untiled one."""
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from resshift.sampling import LockstepTiles, NoiseField, Span, feather, sample, tile_grid, tile_spans
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.mark.parametrize("length,tile,overlap,unit", [(100, 32, 8, 1), (76, 32, 12, 2), (256, 64, 16, 8),
@@ -87,15 +91,16 @@ def test_lockstep_propagates_errors_and_restores_modules():
 
 
 @pytest.fixture(scope="module")
-def trained_tiny(tmp_path_factory):
-    """The tiny x4 model trained for a few hundred steps on packaged images."""
+def trained_tiny():
+    """The tiny x4 model after 150 training iterations on packaged images, loaded from a committed
+    checkpoint (tests/fixtures/tiny_trained/README.md): training it here gave weights that depend on
+    the CPU's rounding, and the tiled-vs-untiled difference below moved from 0.31 to 0.54 gray levels
+    between two CPUs. With fixed weights only inference rounding varies: perturbing every weight by a
+    relative 1e-5 (far more than any CPU's rounding) moved diff.mean() by at most 0.001 (0.3141 to
+    0.3149) and left the interior maximum at 1, so the bounds below hold with a wide margin."""
     from resshift.config import build_model
-    from resshift.demo import train_tiny
 
-    ckpt, losses = train_tiny(tmp_path_factory.mktemp("tiny"), iterations=150, batch_size=4, crop=32, seed=0,
-                              progress=False)
-    assert sum(losses[-20:]) / 20 < losses[0]
-    return build_model("tiny", checkpoint=ckpt)
+    return build_model("tiny", checkpoint=FIXTURES / "tiny_trained" / "tiny_150its.pth")
 
 
 def test_tiled_restore_matches_untiled_and_has_no_seams(trained_tiny):
