@@ -11,6 +11,7 @@ from .base import Restorer, register
 @register
 class Bicubic(Restorer):
     name, task, label, sf = "bicubic", "sr", "Bicubic", 4
+    implementation = "none"
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):
@@ -23,6 +24,7 @@ class LQInput(Restorer):
     """The degraded input itself: the floor of the face tables (what a restorer must improve on)."""
 
     name, task, label, sf = "lq_input", "face", "LQ input", 1
+    implementation = "none"
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):

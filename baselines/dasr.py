@@ -97,6 +97,7 @@ class DegradationPredictor(nn.Module):
 @register
 class DASR(Restorer):
     name, task, label, sf = "dasr", "sr", "DASR", 4
+    implementation = "ours"
     licence = "Apache-2.0"
     weights = (WeightFile("DASR_net_g.pth", DASR_FOLDER, size="30 MB; its net_g.pth, saved as DASR_net_g.pth",
                           manual=True),

@@ -171,6 +171,7 @@ class DeepFillv2Generator(nn.Module):
 
 class DeepFillv2Base(SingleNetworkRestorer):
     task, sf, label = "inpaint", 1, "DeepFillv2"
+    implementation = "ours"
     licence = "CC BY-NC 4.0 (the authors' models; converted by nipponjo/deepfillv2-pytorch)"
     wrapper, network_kind = "G", "a converted DeepFillv2 generator"     # the files: {"G": ..., "D": ...}
 

@@ -62,6 +62,7 @@ def random_dictionary(atoms: int = 2, seed: int = 0) -> dict:
 @register
 class DFDNet(AlignedFaceRestorer):
     name, label = "dfdnet", "DFDNet"
+    implementation = "ours"            # basicsr's network; the landmarks -> component boxes wiring is ours
     licence = "CC BY-NC-SA 4.0"
     needs = "facexlib's alignment_WFLW_4HG.pth (landmarks; `resshift-bench weights fetch lmd`)"
     weights = (WeightFile("DFDNet_official-d1fa5650.pth", BASICSR_DRIVE.format("1u6Sgcp8gVoy4uVTrOJKD3y9RuqH2JBAe"),

@@ -88,6 +88,7 @@ def difface_sample(model_fn, x0_hat: torch.Tensor, start: int, sched: InpaintSch
 @register
 class DifFace(AlignedFaceRestorer):
     name, label = "difface", "DifFace"
+    implementation = "ours"
     steps_choices, default_steps = (100,), 100
     licence = "S-Lab License 1.0 (non-commercial)"
     needs = "a GPU (100 steps of a 512x512 diffusion UNet per face)"

@@ -205,6 +205,8 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
     (default 250), ``model`` weights via ``weights=``, ``fp16=1`` on CUDA.
     """
 
+    implementation = "ours"
+
     task, sf = "inpaint", 1
     steps_choices, default_steps = (250,), 250
     model_key: ClassVar[str] = "imagenet"

@@ -115,6 +115,7 @@ def lama_generator(n_blocks: int) -> torch.nn.Module:
 @register
 class LaMaCelebAHQ(Restorer):
     name, task, label, sf = "lama_face", "inpaint", "LaMa", 1
+    implementation = "ours"            # spandrel's FFC blocks, but the generator's depth and key mapping are ours
     licence = "Apache-2.0"
     weights = (WeightFile("lama-celeba-hq-fourier-best.ckpt", LAMA_CELEBA,
                           size="Lightning checkpoint: generator (27.05 M, ~108 MB fp32), discriminator and training "

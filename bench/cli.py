@@ -233,7 +233,8 @@ def _baselines(args) -> int:
         steps = ",".join(map(str, cls.steps_choices)) or "-"
         files = [f"{w.file} {'present' if w.present() else 'MISSING'}" for w in cls.weights] or ["no weights"]
         extra = (f"  needs {cls.needs}" if cls.needs else "") + (f"  [licence: {cls.licence}]" if cls.licence else "")
-        print(f"  {name:<26} {cls.task:<8} steps {steps:<8} {cls.label:<30} {'; '.join(files)}{extra}")
+        status = "validated against release" if cls.validated() else "not validated"
+        print(f"  {name:<26} {cls.task:<8} steps {steps:<8} {cls.label:<30} {status:<27} {'; '.join(files)}{extra}")
     reg = B.registry()
     for name, u in sorted(B.UNAVAILABLE.items()):
         if name not in reg:
