@@ -12,7 +12,7 @@ official weights (``DFDNet_official-d1fa5650.pth``) and component dictionaries
 Landmarks: the release's ``test_FaceDict.py`` uses face_alignment's 68-point FAN (basicsr's
 inference script dlib's 68-point predictor); here facexlib's AWing model (98 WFLW
 points, ``alignment_WFLW_4HG.pth``, the LMD metric's model) mapped to the 68-point scheme by the
-standard WFLW -> 300-W correspondence, so the boxes can differ from dlib's by a few pixels.
+standard WFLW -> 300-W correspondence, so the boxes can differ from the release's by a few pixels.
 Licence: CC BY-NC-SA 4.0 (the official release).
 """
 from __future__ import annotations
