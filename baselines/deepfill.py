@@ -172,8 +172,9 @@ class DeepFillv2Generator(nn.Module):
 class DeepFillv2Base(SingleNetworkRestorer):
     task, sf, label = "inpaint", 1, "DeepFillv2"
     implementation = "ours"
-    # against nipponjo's PyTorch port of the TF release (the TF1 graph cannot run here); where the
-    # port departs from the TF code (fuse=False, one-step mask resize) we follow the TF code
+    # the whole network against nipponjo's PyTorch port (the TF1 generator cannot run here), the
+    # contextual attention also against the TF release itself (test_contextual_attention_matches_the_tf_release);
+    # where the port departs from the TF code (fuse=False, one-step mask resize) we follow the TF code
     release_parity = "tests/test_parity_deepfill.py::test_deepfillv2_matches_release"
     licence = "CC BY-NC 4.0 (the authors' models; converted by nipponjo/deepfillv2-pytorch)"
     wrapper, network_kind = "G", "a converted DeepFillv2 generator"     # the files: {"G": ..., "D": ...}

@@ -75,3 +75,30 @@ def test_deepfillv2_matches_release(tmp_path):
     out = B.build("deepfillv2", weights=str(path), cnum=fx["cnum"], fuse=0).restore(image * (1 - mask), mask)
     torch.testing.assert_close(out, ((fx["inpainted11"] + 1) / 2).clamp(0, 1), atol=TOL, rtol=0)
     assert B.build("deepfillv2", weights=str(path), cnum=fx["cnum"]).net.fuse      # the release's default
+
+
+TF_FIXTURE = Path(__file__).parent / "fixtures" / "baselines" / "deepfillv2_tf_attention.pt"
+
+
+def test_contextual_attention_matches_the_tf_release():
+    """Contextual attention against the TF release itself (fixture ``deepfillv2_tf_attention.pt``).
+
+    Made outside the project (/work/scratch/i23a/tfrelease/make_fixture.py): the release's
+    ``inpaint_ops.py`` (JiahuiYu/generative_inpainting @ 3a53243) executed on TensorFlow 2.21
+    (``pip install tensorflow-cpu==2.21.0``) in TF1 graph mode; patches, import lines only:
+    ``tensorflow`` -> ``tensorflow.compat.v1``, ``tf.contrib``'s ``add_arg_scope`` decorator ->
+    identity, neuralgym's star imports -> its ``resize`` alone (JiahuiYu/neuralgym @ 88292ad,
+    extracted and run unchanged). Called as ``inpaint_model.py`` calls it: ``mask_s =
+    resize_mask_like(mask, x)`` then ``contextual_attention(x, x, mask_s, 3, 1, rate=2)``, with
+    ``fuse=True`` (its default) and ``fuse=False``, on (1, 12, 16, 16) N(0, 1) features
+    (numpy default_rng(23)) and three box masks on a 48x64 image (one is the port fixture's
+    unaligned box). Measured max abs difference: resized mask 0, attention 2.4e-7 (fused), 2.8e-6 (not).
+    """
+    fx = torch.load(TF_FIXTURE, weights_only=True)
+    f = fx["features"]
+    for i, mask in enumerate(fx["masks"]):
+        mask_s = resize_nearest_tf(mask[None], tuple(f.shape[-2:]))            # resize_mask_like
+        assert torch.equal(mask_s[0], fx["mask_small"][i])
+        torch.testing.assert_close(contextual_attention(f, f, mask_s), fx["out_fused"][i:i + 1], atol=TOL, rtol=0)
+        torch.testing.assert_close(contextual_attention(f, f, mask_s, fuse=False), fx["out_unfused"][i:i + 1],
+                                   atol=TOL, rtol=0)
