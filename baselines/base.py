@@ -30,6 +30,7 @@ from resshift.errors import ResShiftError
 
 ENTRY_POINT_GROUP = "resshift_bench.baselines"
 TASKS = ("sr", "inpaint", "face")
+IMPLEMENTATIONS = ("maintainers", "ours", "none")
 
 
 def cache_root() -> Path:
@@ -86,6 +87,13 @@ class Restorer(abc.ABC):
     # (bicubic: bit for bit), so `resshift-bench run --batch-size` batches them; the others
     # restore one image at a time with its own generator
     batchable: ClassVar[bool] = False
+    # Whose network code runs: "maintainers" (the release's own code, e.g. through spandrel,
+    # diffusers, basicsr or the release run as it is), "ours" (written in this project), or "none"
+    # (no learned network: the input itself, bicubic upsampling).
+    implementation: ClassVar[str] = "ours"
+    # For "ours": the pytest node id of the test that reproduces the release's recorded output
+    # (e.g. "tests/test_parity_dasr.py::test_dasr_matches_release"); None until there is one.
+    release_parity: ClassVar[str | None] = None
 
     def __init__(self, steps: int | None = None, device: str = "cpu", **options):
         if self.steps_choices:
@@ -99,6 +107,21 @@ class Restorer(abc.ABC):
         self.device = torch.device(device)
         self.options = options
         self.load()
+
+    @classmethod
+    def validated(cls) -> bool:
+        """True when the method's numbers may be set beside the paper's: the maintainers' code
+        runs, there is no network, or a parity test against the release's output exists."""
+        return cls.implementation in ("maintainers", "none") or bool(cls.release_parity)
+
+    @classmethod
+    def validation_status(cls) -> str:
+        """For listings: "validated against release" (and how) or "not validated"."""
+        if cls.implementation == "none":
+            return "validated against release (no network)"
+        if cls.implementation == "maintainers":
+            return "validated against release (maintainers' code)"
+        return f"validated against release ({cls.release_parity})" if cls.release_parity else "not validated"
 
     # -- to implement ------------------------------------------------------------------
     def load(self) -> None:
@@ -242,6 +265,8 @@ def register(cls: type[Restorer]) -> type[Restorer]:
     """Class decorator: add a method to the registry under ``cls.name``."""
     if not cls.name or cls.task not in TASKS:
         raise ValueError(f"{cls.__name__}: set name and task (one of {TASKS})")
+    if cls.implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"{cls.__name__}: implementation must be one of {IMPLEMENTATIONS}, not {cls.implementation!r}")
     other = _REGISTRY.get(cls.name)
     if other is not None and other is not cls and (other.__module__, other.__qualname__) != (cls.__module__, cls.__qualname__):
         raise ValueError(f"baseline name {cls.name!r} is taken by {other.__module__}.{other.__qualname__}")

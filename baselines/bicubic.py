@@ -12,6 +12,7 @@ from .base import Restorer, register
 class Bicubic(Restorer):
     name, task, label, sf = "bicubic", "sr", "Bicubic", 4
     batchable = True
+    implementation = "none"
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):
@@ -25,6 +26,7 @@ class LQInput(Restorer):
 
     name, task, label, sf = "lq_input", "face", "LQ input", 1
     batchable = True
+    implementation = "none"
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):

@@ -98,6 +98,8 @@ class DegradationPredictor(nn.Module):
 class DASR(Restorer):
     name, task, label, sf = "dasr", "sr", "DASR", 4
     batchable = True
+    implementation = "ours"
+    release_parity = "tests/test_parity_dasr.py::test_dasr_matches_release"
     licence = "Apache-2.0"
     weights = (WeightFile("DASR_net_g.pth", DASR_FOLDER, size="30 MB; its net_g.pth, saved as DASR_net_g.pth",
                           manual=True),
@@ -108,8 +110,10 @@ class DASR(Restorer):
     def load(self) -> None:
         g_path = self.weight_path(0)
         p_path = Path(self.options["weights_p"]) if self.options.get("weights_p") else self.weight_path(1)
-        self.net = DASRNet().to(self.device).eval()
-        self.predictor = DegradationPredictor().to(self.device).eval()
+        # options num_feat / num_block / predictor_nf build smaller networks (parity tests); defaults: the release's
+        size = lambda key, default: int(self.options.get(key, default))      # noqa: E731
+        self.net = DASRNet(size("num_feat", 64), size("num_block", 16)).to(self.device).eval()
+        self.predictor = DegradationPredictor(size("predictor_nf", 64)).to(self.device).eval()
         for module, path, what in ((self.net, g_path, "net_g"), (self.predictor, p_path, "net_p")):
             try:
                 load_checkpoint(module, path)                 # bare, params or params_ema state dicts

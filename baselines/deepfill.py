@@ -171,12 +171,18 @@ class DeepFillv2Generator(nn.Module):
 
 class DeepFillv2Base(SingleNetworkRestorer):
     task, sf, label = "inpaint", 1, "DeepFillv2"
+    implementation = "ours"
+    # the whole network against nipponjo's PyTorch port (the TF1 generator cannot run here), the
+    # contextual attention also against the TF release itself (test_contextual_attention_matches_the_tf_release);
+    # where the port departs from the TF code (fuse=False, one-step mask resize) we follow the TF code
+    release_parity = "tests/test_parity_deepfill.py::test_deepfillv2_matches_release"
     licence = "CC BY-NC 4.0 (the authors' models; converted by nipponjo/deepfillv2-pytorch)"
     wrapper, network_kind = "G", "a converted DeepFillv2 generator"     # the files: {"G": ..., "D": ...}
 
     @classmethod
     def build_network(cls, options):
-        return DeepFillv2Generator(fuse=bool(int(options.get("fuse", 1))))
+        # option cnum: a smaller width (parity tests); the released models use 48
+        return DeepFillv2Generator(cnum=int(options.get("cnum", CNUM)), fuse=bool(int(options.get("fuse", 1))))
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):

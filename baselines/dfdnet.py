@@ -9,9 +9,10 @@ official weights (``DFDNet_official-d1fa5650.pth``) and component dictionaries
 2. the network swaps each component's VGG features for the closest dictionary atom (after AdaIN)
    at four scales and decodes with spatial feature transforms; input and output in [-1, 1].
 
-Landmarks: the release uses dlib's 68-point predictor; here facexlib's AWing model (98 WFLW
+Landmarks: the release's ``test_FaceDict.py`` uses face_alignment's 68-point FAN (basicsr's
+inference script dlib's 68-point predictor); here facexlib's AWing model (98 WFLW
 points, ``alignment_WFLW_4HG.pth``, the LMD metric's model) mapped to the 68-point scheme by the
-standard WFLW -> 300-W correspondence, so the boxes can differ from dlib's by a few pixels.
+standard WFLW -> 300-W correspondence, so the boxes can differ from the release's by a few pixels.
 Licence: CC BY-NC-SA 4.0 (the official release).
 """
 from __future__ import annotations
@@ -62,6 +63,8 @@ def random_dictionary(atoms: int = 2, seed: int = 0) -> dict:
 @register
 class DFDNet(AlignedFaceRestorer):
     name, label = "dfdnet", "DFDNet"
+    implementation = "ours"            # basicsr's network; the landmarks -> component boxes wiring is ours
+    release_parity = "tests/test_parity_dfdnet.py::test_dfdnet_part_boxes_match_release"
     licence = "CC BY-NC-SA 4.0"
     needs = "facexlib's alignment_WFLW_4HG.pth (landmarks; `resshift-bench weights fetch lmd`)"
     weights = (WeightFile("DFDNet_official-d1fa5650.pth", BASICSR_DRIVE.format("1u6Sgcp8gVoy4uVTrOJKD3y9RuqH2JBAe"),

@@ -94,6 +94,7 @@ class DifFace(AlignedFaceRestorer):
     name, label = "difface", "DifFace"
     # estimator and both samplers against the release (same file: test_estimator_matches_release)
     release_parity = "tests/test_difface_parity.py::test_sampler_matches_release"
+    implementation = "ours"
     steps_choices, default_steps = (100,), 100
     licence = "S-Lab License 1.0 (non-commercial)"
     needs = "a GPU (100 steps of a 512x512 diffusion UNet per face)"

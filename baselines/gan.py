@@ -44,6 +44,7 @@ class SpandrelRestorer(Restorer):
     padded (reflect) to the network's size multiple."""
 
     task, sf = "sr", 4
+    implementation = "maintainers"                  # spandrel's copies of the releases' architectures
     architecture = ""                               # spandrel's architecture id, checked on load
     extra = False                                   # needs spandrel_extra_arches (non-commercial arches)
 

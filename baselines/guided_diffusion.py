@@ -414,6 +414,8 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
     ``use_fp16`` (RePaint's and DDRM's ImageNet configs; ``fp16=0`` turns it off).
     """
 
+    implementation = "ours"
+
     task, sf = "inpaint", 1
     steps_choices, default_steps = (250,), 250
     model_key: ClassVar[str] = "imagenet"

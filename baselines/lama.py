@@ -6,7 +6,7 @@ composition, applied again here).
 - ``lama_face`` (Table V): the CelebA-HQ ``lama-fourier`` model, the release's Lightning
   checkpoint ``lama-celeba-hq/lama-fourier/models/best.ckpt`` read as it is: its ``generator.*``
   weights go into spandrel's FFC-ResNet generator with the checkpoint's number of residual
-  blocks (9 here, 18 in big-lama; config ``ffc_resnet_075``).
+  blocks (9 here, 18 in big-lama; config ``ffc_resnet_075``) and width.
 """
 from __future__ import annotations
 
@@ -101,20 +101,23 @@ def read_lightning_checkpoint(path: Path, max_classes: int = 64) -> dict:
     return state
 
 
-def lama_generator(n_blocks: int) -> torch.nn.Module:
-    """LaMa's FFC-ResNet generator (``ffc_resnet_075``: 4 -> 3 channels, 64 features, 3 downsamplings,
-    ``n_blocks`` fast-Fourier residual blocks, global ratio 0.75) inside spandrel's masking wrapper."""
+def lama_generator(n_blocks: int, ngf: int = 64) -> torch.nn.Module:
+    """LaMa's FFC-ResNet generator (``ffc_resnet_075``: 4 -> 3 channels, ``ngf`` = 64 features, 3
+    downsamplings, ``n_blocks`` fast-Fourier residual blocks, global ratio 0.75) inside spandrel's
+    masking wrapper."""
     from spandrel.architectures.LaMa import LaMa as Wrapper
     from spandrel.architectures.LaMa.__arch.LaMa import FFCResNetGenerator
 
     net = Wrapper(in_nc=4, out_nc=3)
-    net.model = FFCResNetGenerator(4, 3, n_blocks=n_blocks)
+    net.model = FFCResNetGenerator(4, 3, ngf=ngf, n_blocks=n_blocks)
     return net
 
 
 @register
 class LaMaCelebAHQ(Restorer):
     name, task, label, sf = "lama_face", "inpaint", "LaMa", 1
+    implementation = "ours"            # spandrel's FFC blocks, but the generator's depth and key mapping are ours
+    release_parity = "tests/test_parity_lama.py::test_lama_fourier_matches_release"
     licence = "Apache-2.0"
     weights = (WeightFile("lama-celeba-hq-fourier-best.ckpt", LAMA_CELEBA,
                           size="Lightning checkpoint: generator (27.05 M, ~108 MB fp32), discriminator and training "
@@ -128,7 +131,8 @@ class LaMaCelebAHQ(Restorer):
         if not blocks:
             raise ResShiftError(f"{self.name}: {path} holds no LaMa FFC-ResNet generator (no 'generator.model.*.conv1' "
                                 "weights); expected lama-celeba-hq/lama-fourier/models/best.ckpt")
-        self.net = lama_generator(len(blocks))
+        first = gen.get("model.model.1.ffc.convl2l.weight")            # (ngf, 4, 7, 7): the first convolution
+        self.net = lama_generator(len(blocks), ngf=int(first.shape[0]) if first is not None else 64)
         from resshift.weights import load_checkpoint
 
         try:

@@ -52,6 +52,7 @@ def ldm_diffusion():
 @register
 class LDM(Restorer):
     name, task, label, sf = "ldm", "sr", "LDM", 4
+    implementation = "maintainers"     # diffusers' UNet, VQ model and DDIMScheduler
     licence = "MIT (latent-diffusion)"
     steps_choices, default_steps = (4, 15, 50), 15
     weights = (WeightFile("ldm-super-resolution-4x-openimages", HF_LDM, size="about 450 MB (unet/ and vqvae/)",
@@ -104,6 +105,7 @@ class LDMRetrained(Restorer):
     """``checkpoint=`` a `resshift train` checkpoint of an eps-prediction configuration."""
 
     name, task, label, sf = "ldm_retrained", "sr", "LDM (retrained, same budget)", 4
+    implementation = "ours"
     steps_choices, default_steps = (4, 15, 50), 15
 
     def load(self) -> None:

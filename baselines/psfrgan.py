@@ -186,6 +186,8 @@ def one_hot_parsing(logits: torch.Tensor) -> torch.Tensor:
 @register
 class PSFRGAN(AlignedFaceRestorer):
     name, label = "psfrgan", "PSFRGAN"
+    implementation = "ours"
+    release_parity = "tests/test_parity_psfrgan.py::test_psfrgan_matches_release"
     licence = "CC BY-NC-SA 4.0"
     weights = (WeightFile("psfrgan_epoch15_net_G.pth", RELEASE + "psfrgan_epoch15_net_G.pth",
                           size="~184 MB (45.96 M fp32 parameters)"),

@@ -18,6 +18,10 @@ RELEASE = "https://github.com/zsyOAOA/ResShift/releases/download/v2.0/"
 class ResShiftMethod(Restorer):
     config_name = "v3"
     sf = 4
+    implementation = "ours"
+    # the UNet against the release's recorded outputs (also: tests/test_nets.py::test_vq_reproduces_release_outputs,
+    # tests/test_schedule.py::test_release_schedules_reproduced)
+    release_parity = "tests/test_nets.py::test_unet_reproduces_release_outputs"
 
     def __init__(self, steps=None, device="cpu", **options):
         from resshift.config import load_config

@@ -70,6 +70,7 @@ def stablesr_timesteps(steps: int, total: int = 1000) -> list[int]:
 class StableSR(Restorer):
     licence = "S-Lab License 1.0 (non-commercial)"
     name, task, label, sf = "stablesr", "sr", "StableSR", 4
+    implementation = "maintainers"     # the authors' own script, run as a subprocess
     steps_choices, default_steps = (4, 15, 50), 15
     needs = "a CUDA GPU, the StableSR checkout and environment (workflow/envs/stablesr.yaml)"
     weights = (WeightFile("stablesr_000117.ckpt", HF + "stablesr_000117.ckpt", size="6.48 GB"),

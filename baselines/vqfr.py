@@ -228,6 +228,8 @@ class VQFRv2Net(nn.Module):
 @register
 class VQFR(AlignedFaceRestorer, SingleNetworkRestorer):
     name, label = "vqfr", "VQFR"
+    implementation = "ours"
+    release_parity = "tests/test_parity_vqfr.py::test_vqfr_v2_matches_release"
     licence = "Apache-2.0 (Tencent ARC release; third-party parts under their own licences)"
     weights = (WeightFile("VQFR_v2.pth", "https://github.com/TencentARC/VQFR/releases/download/v2.0.0/VQFR_v2.pth",
                           size="~334 MB (83.49 M fp32 parameters)"),)

@@ -252,7 +252,8 @@ def _baselines(args) -> int:
         files = [f"{w.file} {'present' if w.present() else 'MISSING'} [{pin_label(w.file, w.sha256)}]"
                  for w in cls.weights] or ["no weights"]
         extra = (f"  needs {cls.needs}" if cls.needs else "") + (f"  [licence: {cls.licence}]" if cls.licence else "")
-        print(f"  {name:<26} {cls.task:<8} steps {steps:<8} {cls.label:<30} {'; '.join(files)}{extra}")
+        status = "validated against release" if cls.validated() else "not validated"
+        print(f"  {name:<26} {cls.task:<8} steps {steps:<8} {cls.label:<30} {status:<27} {'; '.join(files)}{extra}")
     reg = B.registry()
     for name, u in sorted(B.UNAVAILABLE.items()):
         if name not in reg:

@@ -200,10 +200,27 @@ def timing(results: Path, method: str, steps: int) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+NOT_VALIDATED = "re-implementation, not validated against the release"
+
+
+def release_validated(method: str) -> bool:
+    """False for a registered method written here without a parity test against its release's
+    output (``Restorer.validated``): a difference to the paper could be our bug, so no verdict.
+    Methods outside the registry (no paper row) are not judged here."""
+    import baselines
+
+    try:
+        return baselines.get(method).validated()
+    except Exception:                       # unavailable or unknown: nothing was run by our code
+        return True
+
+
 def reproduction(results: Path, method: str, datasets: list[str]) -> str | None:
     """None when the row reproduces the paper's; else why it does not."""
     if "@" in method:
         return "retrained by this workflow (not the released weights)"
+    if not release_validated(method):
+        return NOT_VALIDATED
     for ds in datasets:
         if ds.startswith("demo_"):
             return "demo data"
