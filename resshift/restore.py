@@ -78,7 +78,7 @@ def restore(images, task: str | None = None, *, model: ResShiftModel | None = No
             tile: int | None = None, tile_overlap: int | None = None, tile_norm: str = "image", batch_size: int = 1,
             device: str | torch.device = "cpu", precision: str = "fp32", seed: int = 12345,
             output: str | Path | None = None, progress: bool = True, allow_download: bool = True,
-            on_error=None):
+            on_error=None, noise=None):
     """Restore images with ResShift.
 
     Args:
@@ -98,6 +98,11 @@ def restore(images, task: str | None = None, *, model: ResShiftModel | None = No
         output: folder for PNGs (named by input stem) and ``meta.json``; without it, restored
             tensors are returned.
         on_error: called with each per-image error line as it happens.
+        noise: replaces the seeded noise (for parity checks against recorded draws):
+            ``noise(draw, shape, device=None, dtype=torch.float32)`` returns a (B, *shape)
+            tensor for the B images of the batch being restored. It is called once per draw in
+            the order the chain needs them: ``draw="prior"`` (x_T), then the step indices
+            T-1 down to 1 (none at the last step, which adds no noise).
 
     Returns:
         For tensor input, the restored tensor. Otherwise a :class:`RestoreReport`; per-image
@@ -140,7 +145,8 @@ def restore(images, task: str | None = None, *, model: ResShiftModel | None = No
     if tile_norm not in ("image", "tile"):
         raise ResShiftError(f"--tile-norm {tile_norm}: choose image or tile")
     settings = dict(model=model, device=dev, precision=precision, seed=seed, tile=tile,
-                    overlap=tile_overlap, tile_norm=tile_norm, batch_size=batch_size, progress=progress)
+                    overlap=tile_overlap, tile_norm=tile_norm, batch_size=batch_size, progress=progress,
+                    noise=noise)
     if isinstance(images, torch.Tensor):
         return _restore_tensor(images, masks, **settings)
     return _restore_files(images, masks, output, on_error=on_error, **settings)
@@ -148,7 +154,7 @@ def restore(images, task: str | None = None, *, model: ResShiftModel | None = No
 
 
 def _restore_tensor(images: torch.Tensor, masks, *, model, device, precision, seed, tile, overlap,
-                    tile_norm, batch_size, progress) -> torch.Tensor:
+                    tile_norm, batch_size, progress, noise=None) -> torch.Tensor:
     single = images.dim() == 3
     x = images[None] if single else images
     if x.dim() != 4 or x.shape[1] != 3:
@@ -166,7 +172,7 @@ def _restore_tensor(images: torch.Tensor, masks, *, model, device, precision, se
     outs = {}
     for batch in _batches(jobs, batch_size):
         for job, out in zip(batch, _run_batch(batch, model, device, precision, seed, tile, overlap, tile_norm,
-                                              None)):
+                                              None, noise)):
             outs[job.stem] = out
     result = torch.stack([outs[str(i)] for i in range(x.shape[0])])
     return result[0] if single else result
@@ -184,17 +190,18 @@ def _prepare(job: _Job, model: ResShiftModel) -> None:
     h, w = job.image.shape[-2:]
     name = job.path or job.stem
     if model.config["task"] == "faceir":
+        face = model.face_size
         if h != w:
             raise ResShiftError(f"{name}: face restoration takes aligned square face crops, got {w}x{h}; "
                                 "crop and align the face first (facexlib)")
-        if h != FACE_SIZE:
+        if h != face:                 # the release takes the crop as it is; this is our extension
             job.resized_from = (h, w)
-            job.image = F.interpolate(job.image[None], size=(FACE_SIZE, FACE_SIZE), mode="bicubic",
+            job.image = F.interpolate(job.image[None], size=(face, face), mode="bicubic",
                                       antialias=True, align_corners=False)[0].clamp(0, 1)
             if job.info.alpha is not None:
-                job.info.alpha = F.interpolate(job.info.alpha[None], size=(FACE_SIZE, FACE_SIZE),
+                job.info.alpha = F.interpolate(job.info.alpha[None], size=(face, face),
                                                mode="bilinear", antialias=True, align_corners=False)[0]
-            job.size = (FACE_SIZE, FACE_SIZE)
+            job.size = (face, face)
     low = min_side(model)
     if min(job.image.shape[-2:]) < low:
         raise ResShiftError(f"{name}: image is {w}x{h}, smaller than model {model.config['name']} takes "
@@ -205,15 +212,17 @@ def _micro_batch(device: torch.device, n: int) -> int:
     return n if device.type == "cuda" else 1
 
 
-def _run_batch(batch: list[_Job], model: ResShiftModel, device, precision, seed, tile, overlap, tile_norm, tick):
+def _run_batch(batch: list[_Job], model: ResShiftModel, device, precision, seed, tile, overlap, tile_norm, tick,
+               noise=None):
     """Restore one batch of same-size, already read jobs; returns (3, H', W') tensors on the CPU."""
-    m = model.size_multiple
+    m = model.pad_multiple
     lq = torch.stack([j.image for j in batch]).to(device)
     padded, (h, w) = pad_to_multiple(lq, m)
     mask = None
     if batch[0].mask is not None:
         mask = pad_to_multiple(torch.stack([j.mask for j in batch]).to(device), m)[0]
-    noise = NoiseField(seed, [j.stem for j in batch])
+    if noise is None:
+        noise = NoiseField(seed, [j.stem for j in batch])
     out = sample(model, padded, noise, mask=mask, tile=tile, overlap=overlap, precision=precision,
                  micro_batch=_micro_batch(device, len(batch)), progress=tick, tile_norm=tile_norm)
     out = out[..., : h * model.sf, : w * model.sf].float().cpu()
@@ -242,7 +251,7 @@ def _mask_lookup(masks, files: list[Path]):
 
 
 def _restore_files(images, masks, output, *, model, device, precision, seed, tile, overlap, tile_norm,
-                   batch_size, progress, on_error=None) -> RestoreReport:
+                   batch_size, progress, on_error=None, noise=None) -> RestoreReport:
     from tqdm.auto import tqdm
 
     from . import __version__
@@ -292,12 +301,12 @@ def _restore_files(images, masks, output, *, model, device, precision, seed, til
         for group in groups:
             t0 = time.time()
             h, w = group[0].image.shape[-2:]
-            m = model.size_multiple
+            m = model.pad_multiple
             chunks = -(-len(group) // _micro_batch(device, len(group)))
             total = passes(model, h + (-h) % m, w + (-w) % m, tile, overlap) * chunks
             inner = tqdm(total=total, desc="  tiles x steps", unit="pass", leave=False,
                          disable=not progress or total <= (model.steps + 2) * chunks)
-            outs = _run_batch(group, model, device, precision, seed, tile, overlap, tile_norm, inner.update)
+            outs = _run_batch(group, model, device, precision, seed, tile, overlap, tile_norm, inner.update, noise)
             inner.close()
             seconds = (time.time() - t0) / len(group)
             for job, out in zip(group, outs):
@@ -321,7 +330,7 @@ def _restore_files(images, masks, output, *, model, device, precision, seed, til
                                 "output_size": list(out.shape[-2:]), "mode": job.info.mode,
                                 "bits": job.info.bits, "gray": job.info.gray, "alpha": alpha is not None,
                                 "exif_orientation": job.info.orientation,
-                                "resized_to": [FACE_SIZE, FACE_SIZE] if job.resized_from else None,
+                                "resized_to": [model.face_size] * 2 if job.resized_from else None,
                                 "seconds": round(seconds, 3)})
                 bar.update(1)
     bar.close()

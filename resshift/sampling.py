@@ -44,7 +44,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
 
 def min_side(model: ResShiftModel) -> int:
     """Smallest LQ side the model takes: reflect padding to its multiple m needs a side > m / 2."""
-    return model.size_multiple // 2 + 1
+    return model.pad_multiple // 2 + 1
 
 
 def seed_for(seed: int, *parts: object) -> int:
@@ -373,7 +373,7 @@ def sample(model: ResShiftModel, lq: torch.Tensor, noise: NoiseField, *, mask: t
         zshape = tuple(y0.shape[1:])
 
         # x_T ~ N(y_0, kappa^2 eta_T I) (Eq. 8), then T reverse steps (Eq. 7-8)
-        x = diffusion.prior_sample(y0, noise=noise("prior", zshape, device))
+        x = diffusion.prior_sample(y0, noise=noise("prior", zshape, device).to(y0))
         for i in reversed(range(diffusion.num_timesteps)):
             def predict(xt, lqt, mt, i=i):
                 t = torch.full((xt.shape[0],), i, device=device, dtype=torch.long)
@@ -382,7 +382,7 @@ def sample(model: ResShiftModel, lq: torch.Tensor, noise: NoiseField, *, mask: t
                             zh, zw, zs)
             with torch.no_grad():
                 mean, var = diffusion.q_posterior_mean_variance(x0, x, torch.full((b,), i, device=device))
-                x = mean + var.sqrt() * noise(i, zshape, device) if i > 0 else mean
+                x = mean + var.sqrt() * noise(i, zshape, device).to(x) if i > 0 else mean
 
         # decode, blended in image space
         sf = diffusion.sf
