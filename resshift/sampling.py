@@ -381,8 +381,9 @@ def sample(model: ResShiftModel, lq: torch.Tensor, noise: NoiseField, *, mask: t
             x0 = over_tiles(predict, lambda r, c: [cut(x, r, c, zs), cut(lq11, r, c), cut(mask, r, c)],
                             zh, zw, zs)
             with torch.no_grad():
-                mean, var = diffusion.q_posterior_mean_variance(x0, x, torch.full((b,), i, device=device))
-                x = mean + var.sqrt() * noise(i, zshape, device).to(x) if i > 0 else mean
+                t = torch.full((b,), i, device=device)
+                mean, _ = diffusion.q_posterior_mean_variance(x0, x, t)
+                x = mean + diffusion.posterior_std(t, x) * noise(i, zshape, device).to(x) if i > 0 else mean
 
         # decode, blended in image space
         sf = diffusion.sf

@@ -44,6 +44,9 @@ def load_entry(name: str) -> dict:
     if not path.exists():
         pytest.fail(f"missing fixture {path}")
     entry = torch.load(path, weights_only=True)
+    for part in ("unet", "autoencoder"):        # weights kept in their own file (files stay < 5 MB)
+        if f"state_dict_{part}_file" in entry:
+            entry[f"state_dict_{part}"] = torch.load(FIXTURES / entry[f"state_dict_{part}_file"], weights_only=True)
     if "weights_from" in entry:                 # chopped run: same networks as another entry
         base = torch.load(FIXTURES / f"{entry['weights_from']}.pt", weights_only=True)
         entry["state_dict_unet"] = base["state_dict_unet"]
