@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from .config import ResShiftModel, build_model, config_for, load_config
 from .errors import ResShiftError
 from .imageio import ImageInfo, check_writable, image_size, list_images, read_image, read_mask, write_image, write_text
-from .sampling import NOISE_BLOCK, NoiseField, min_side, pad_to_multiple, passes, sample
+from .sampling import NOISE_BLOCK, TILE_MODES, NoiseField, min_side, pad_to_multiple, passes, sample, sample_release
 
 FACE_SIZE = 512
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -78,7 +78,7 @@ def restore(images, task: str | None = None, *, model: ResShiftModel | None = No
             tile: int | None = None, tile_overlap: int | None = None, tile_norm: str = "image", batch_size: int = 1,
             device: str | torch.device = "cpu", precision: str = "fp32", seed: int = 12345,
             output: str | Path | None = None, progress: bool = True, allow_download: bool = True,
-            on_error=None, noise=None):
+            on_error=None, noise=None, tile_mode: str = "seamless"):
     """Restore images with ResShift.
 
     Args:
@@ -93,6 +93,11 @@ def restore(images, task: str | None = None, *, model: ResShiftModel | None = No
         tile, tile_overlap: tile side and minimum overlap in input pixels (default: the
             configuration's ``inference.chop_size`` and ``chop_size - chop_stride``); ``tile=0``
             disables tiling.
+        tile_mode: ``seamless`` (default: one chain over the whole image, the networks run tile by
+            tile with feathered blending) or ``release`` (the authors' sampler: independent
+            ``tile``-sized patches ``tile - tile_overlap`` apart, each its own chain, averaged;
+            ``tile`` is then the release's chop size and ``tile - tile_overlap`` its chop stride,
+            in input pixels). Only ``release`` reproduces the paper's numbers on large inputs.
         tile_norm: ``image`` (GroupNorm statistics over the whole image, as untiled; tiles run
             in lock-step) or ``tile`` (each tile's own; less memory, results depend on tiling).
         output: folder for PNGs (named by input stem) and ``meta.json``; without it, restored
@@ -132,8 +137,10 @@ def restore(images, task: str | None = None, *, model: ResShiftModel | None = No
     if tile_overlap is None:
         tile_overlap = (inference["chop_size"] - inference["chop_stride"]) if "chop_stride" in inference else 0
     tile = tile or None
+    if tile_mode not in TILE_MODES:
+        raise ResShiftError(f"--tile-mode {tile_mode}: choose {' or '.join(TILE_MODES)}")
     if tile is not None:
-        m = model.size_multiple
+        m = model.size_multiple if tile_mode == "seamless" else 1        # release patches are padded one by one
         if tile % m:
             raise ResShiftError(f"--tile {tile}: must be a multiple of {m} for model {model.config['name']}")
         if not 0 <= tile_overlap < tile:
@@ -146,7 +153,7 @@ def restore(images, task: str | None = None, *, model: ResShiftModel | None = No
         raise ResShiftError(f"--tile-norm {tile_norm}: choose image or tile")
     settings = dict(model=model, device=dev, precision=precision, seed=seed, tile=tile,
                     overlap=tile_overlap, tile_norm=tile_norm, batch_size=batch_size, progress=progress,
-                    noise=noise)
+                    noise=noise, tile_mode=tile_mode)
     if isinstance(images, torch.Tensor):
         return _restore_tensor(images, masks, **settings)
     return _restore_files(images, masks, output, on_error=on_error, **settings)
@@ -154,7 +161,7 @@ def restore(images, task: str | None = None, *, model: ResShiftModel | None = No
 
 
 def _restore_tensor(images: torch.Tensor, masks, *, model, device, precision, seed, tile, overlap,
-                    tile_norm, batch_size, progress, noise=None) -> torch.Tensor:
+                    tile_norm, batch_size, progress, noise=None, tile_mode="seamless") -> torch.Tensor:
     single = images.dim() == 3
     x = images[None] if single else images
     if x.dim() != 4 or x.shape[1] != 3:
@@ -172,7 +179,7 @@ def _restore_tensor(images: torch.Tensor, masks, *, model, device, precision, se
     outs = {}
     for batch in _batches(jobs, batch_size):
         for job, out in zip(batch, _run_batch(batch, model, device, precision, seed, tile, overlap, tile_norm,
-                                              None, noise)):
+                                              None, noise, tile_mode)):
             outs[job.stem] = out
     result = torch.stack([outs[str(i)] for i in range(x.shape[0])])
     return result[0] if single else result
@@ -213,16 +220,21 @@ def _micro_batch(device: torch.device, n: int) -> int:
 
 
 def _run_batch(batch: list[_Job], model: ResShiftModel, device, precision, seed, tile, overlap, tile_norm, tick,
-               noise=None):
+               noise=None, tile_mode="seamless"):
     """Restore one batch of same-size, already read jobs; returns (3, H', W') tensors on the CPU."""
     m = model.pad_multiple
     lq = torch.stack([j.image for j in batch]).to(device)
+    if noise is None:
+        noise = NoiseField(seed, [j.stem for j in batch])
+    if tile_mode == "release":                # chops the unpadded image; each patch is padded alone
+        mask = None if batch[0].mask is None else torch.stack([j.mask for j in batch]).to(device)
+        out = sample_release(model, lq, noise, mask=mask, chop=tile, stride=None if tile is None else tile - overlap,
+                             precision=precision, micro_batch=_micro_batch(device, len(batch)), progress=tick)
+        return list(out.float().cpu())
     padded, (h, w) = pad_to_multiple(lq, m)
     mask = None
     if batch[0].mask is not None:
         mask = pad_to_multiple(torch.stack([j.mask for j in batch]).to(device), m)[0]
-    if noise is None:
-        noise = NoiseField(seed, [j.stem for j in batch])
     out = sample(model, padded, noise, mask=mask, tile=tile, overlap=overlap, precision=precision,
                  micro_batch=_micro_batch(device, len(batch)), progress=tick, tile_norm=tile_norm)
     out = out[..., : h * model.sf, : w * model.sf].float().cpu()
@@ -251,7 +263,7 @@ def _mask_lookup(masks, files: list[Path]):
 
 
 def _restore_files(images, masks, output, *, model, device, precision, seed, tile, overlap, tile_norm,
-                   batch_size, progress, on_error=None, noise=None) -> RestoreReport:
+                   batch_size, progress, on_error=None, noise=None, tile_mode="seamless") -> RestoreReport:
     from tqdm.auto import tqdm
 
     from . import __version__
@@ -306,7 +318,8 @@ def _restore_files(images, masks, output, *, model, device, precision, seed, til
             total = passes(model, h + (-h) % m, w + (-w) % m, tile, overlap) * chunks
             inner = tqdm(total=total, desc="  tiles x steps", unit="pass", leave=False,
                          disable=not progress or total <= (model.steps + 2) * chunks)
-            outs = _run_batch(group, model, device, precision, seed, tile, overlap, tile_norm, inner.update, noise)
+            outs = _run_batch(group, model, device, precision, seed, tile, overlap, tile_norm, inner.update, noise,
+                              tile_mode)
             inner.close()
             seconds = (time.time() - t0) / len(group)
             for job, out in zip(group, outs):
@@ -340,8 +353,11 @@ def _restore_files(images, masks, output, *, model, device, precision, seed, til
         "seed_rule": "noise block (by, bx) of draw k ('prior' or step index) of image <stem>: "
                      "torch.Generator(cpu).manual_seed(sha256 of repr((seed, stem, k, by, bx)))",
         "noise_block": NOISE_BLOCK, "weights_sha256": model.weights, "device": str(device), "precision": precision,
-        "tile": tile, "tile_overlap": overlap if tile else None, "tile_norm": tile_norm if tile else None,
-        "blending": "feathered: ~0 on the outer quarter of each overlap, then raised cosine",
+        "tile_mode": tile_mode,
+        "tile": tile, "tile_overlap": overlap if tile else None,
+        "tile_norm": tile_norm if tile and tile_mode == "seamless" else None,
+        "blending": ("feathered: ~0 on the outer quarter of each overlap, then raised cosine" if tile_mode == "seamless"
+                     else "release: independent chains per patch (k = patch index in the draw), plain mean in overlaps"),
         "batch_size": batch_size, "resshift_version": __version__, "torch_version": torch.__version__,
         "images": records, "errors": report.errors,
     }

@@ -7,6 +7,13 @@ wildcard_constraints:
     run=r"[A-Za-z0-9_.]+",
 
 
+def tile_mode_option(method):
+    """ResShift methods split large inputs as the config's tile_mode says (default: the release's way)."""
+    if not method.partition("@")[0].startswith("resshift"):
+        return ""
+    return f"--option tile_mode={config.get('tile_mode', 'release')}"
+
+
 rule restore:
     input:
         data=f"{RESULTS}/data/{{dataset}}",
@@ -17,6 +24,7 @@ rule restore:
         options=lambda w, input: method_options(w.method, input),
         seed=SEED,
         device=DEVICE_ARG,
+        tile_mode=lambda w: tile_mode_option(w.method),
     conda:
         "../../environment.yml"
     log:
@@ -29,7 +37,7 @@ rule restore:
         gpu=GPU,
     shell:
         "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} resshift-bench run {wildcards.method} --dataset {wildcards.dataset} --data {input.data} "
-        "--steps {wildcards.steps} --seed {params.seed} {params.options} {params.device} "
+        "--steps {wildcards.steps} --seed {params.seed} {params.options} {params.tile_mode} {params.device} "
         "--out {output.folder} > {log} 2>&1"
 
 
