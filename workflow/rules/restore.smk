@@ -7,13 +7,6 @@ wildcard_constraints:
     run=r"[A-Za-z0-9_.]+",
 
 
-def tile_mode_option(method):
-    """ResShift methods split large inputs as the config's tile_mode says (default: the release's way)."""
-    if not method.partition("@")[0].startswith("resshift"):
-        return ""
-    return f"--option tile_mode={config.get('tile_mode', 'release')}"
-
-
 rule restore:
     input:
         data=f"{RESULTS}/data/{{dataset}}",
