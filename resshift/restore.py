@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from .config import ResShiftModel, build_model, config_for, load_config
 from .errors import ResShiftError
 from .imageio import ImageInfo, check_writable, image_size, list_images, read_image, read_mask, write_image, write_text
-from .sampling import NOISE_BLOCK, TILE_MODES, NoiseField, min_side, pad_to_multiple, passes, sample, sample_release
+from .sampling import (NOISE_BLOCK, TILE_MODES, NoiseField, min_side, pad_to_multiple, passes, release_patches, sample,
+                       sample_release)
 
 FACE_SIZE = 512
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -315,7 +316,10 @@ def _restore_files(images, masks, output, *, model, device, precision, seed, til
             h, w = group[0].image.shape[-2:]
             m = model.pad_multiple
             chunks = -(-len(group) // _micro_batch(device, len(group)))
-            total = passes(model, h + (-h) % m, w + (-w) % m, tile, overlap) * chunks
+            if tile_mode == "release":
+                total = len(release_patches(h, w, tile, None if tile is None else tile - overlap)) * (model.steps + 2) * chunks
+            else:
+                total = passes(model, h + (-h) % m, w + (-w) % m, tile, overlap) * chunks
             inner = tqdm(total=total, desc="  tiles x steps", unit="pass", leave=False,
                          disable=not progress or total <= (model.steps + 2) * chunks)
             outs = _run_batch(group, model, device, precision, seed, tile, overlap, tile_norm, inner.update, noise,
