@@ -2,7 +2,7 @@
 
 Fixtures (``tests/fixtures/release_pipeline/<task>.pt``, see the README there) were produced by
 running the release's own ``sampler.py: ResShiftSampler.inference`` (github zsyOAOA/ResShift,
-branch ``journal``, commit 3ce1d81) on CPU, float32, on PNG inputs, with each task's released
+branch ``journal``; the ``_size2`` runs at its commit 3ce1d81) on CPU, float32, on PNG inputs, with each task's released
 configuration whose network sizes were shrunk and whose weights are seeded random values (the
 diffusion settings are the configurations' own). Every ``torch.randn``/``randn_like`` draw of the
 sampler came from ``torch.Generator('cpu').manual_seed(0)`` and was recorded in draw order:
