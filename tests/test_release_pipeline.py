@@ -198,3 +198,17 @@ def test_default_tiling_is_not_the_release_chopping(tmp_path):
     model = model_for(entry, "v3", tmp_path)
     out = resshift.restore(entry["lq"], model=model, tile=16, tile_overlap=8, progress=False, seed=0)
     assert maxdiff(out, entry["output"]) > 0.05
+
+
+def test_face_size_and_padding_follow_the_configuration():
+    """Faces are taken at the network's lq_size (the release feeds them as they are: 512 for the
+    released model, 64 for the shrunk fixture); the demo face model, trained on crops, says 512.
+    Released configurations pad to a multiple of lq_size, as the release's sampler does."""
+    faceir = build_model(load_config("faceir"), checkpoint=False, autoencoder_checkpoint=False)
+    demo = build_model(load_config("demo_faceir"), checkpoint=False)
+    assert faceir.face_size == 512 and faceir.pad_multiple == 512 and demo.face_size == 512
+    cfg = load_config("bicsr")
+    cfg["unet"]["params"] = copy.deepcopy(load_entry("bicsr")["params_unet"])
+    cfg["autoencoder"]["params"] = copy.deepcopy(load_entry("bicsr")["params_autoencoder"])
+    small = build_model(cfg, checkpoint=False, autoencoder_checkpoint=False)
+    assert small.size_multiple == 8 and small.pad_multiple == 16         # the release pads 20 -> 32
