@@ -29,7 +29,7 @@ from .imageio import ImageInfo, check_writable, image_size, list_images, read_im
 from .sampling import (NOISE_BLOCK, TILE_MODES, NoiseField, min_side, pad_to_multiple, passes, release_patches, sample,
                        sample_release)
 
-FACE_SIZE = 512
+FACE_SIZE = 512                 # the released face model's size (models give theirs: ResShiftModel.face_size)
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
