@@ -215,12 +215,18 @@ def release_validated(method: str) -> bool:
         return True
 
 
-def reproduction(results: Path, method: str, datasets: list[str]) -> str | None:
+def reproduction(results: Path, method: str, datasets: list[str], steps: int | None = None) -> str | None:
     """None when the row reproduces the paper's; else why it does not."""
     if "@" in method:
         return "retrained by this workflow (not the released weights)"
     if not release_validated(method):
         return NOT_VALIDATED
+    if steps is not None:               # ResShift rows record their tiling; only the release's reproduces
+        for ds in datasets:
+            meta = results / "restored" / ds / f"{method}-{steps}" / "meta.json"
+            mode = json.loads(meta.read_text()).get("tile_mode") if meta.is_file() else None
+            if mode not in (None, "release"):
+                return f"tile_mode {mode}, not the release's chop-and-average (set tile_mode: release)"
     for ds in datasets:
         if ds.startswith("demo_"):
             return "demo data"
@@ -314,7 +320,7 @@ def build(n: int, results: str | Path = "results", dataset_map: dict | None = No
     for i, r in enumerate(t["rows"] + added_rows(results, t, cols, dataset_map)):
         method, steps = r["method"], int(r["steps"])
         datasets = [dataset_map.get(d, d) for d, _, _ in cols]
-        why_not = reproduction(results, method, sorted(set(datasets)))
+        why_not = reproduction(results, method, sorted(set(datasets)), steps)
         row = {"label": r["paper"] if isinstance(r["paper"], str) else " ".join(map(str, r["paper"])).strip(),
                "method": method, "steps": steps, "reproduction": why_not is None, "note": why_not or "", "cells": {},
                "unavailable": {}, "not_run": not_run.get((method, steps), "")}
@@ -389,7 +395,7 @@ def provenance(results: Path, t: dict, rows: list[dict], dataset_map: dict, conf
     except OSError:
         commit = ""
     datasets = sorted({dataset_map.get(g["dataset"], g["dataset"]) for g in t["columns"]})
-    weights, devices = {}, set()
+    weights, devices, tile_modes = {}, set(), {}
     for r in rows:
         for ds in datasets:
             meta = results / "restored" / ds / f"{r['method']}-{r['steps']}" / "meta.json"
@@ -397,6 +403,8 @@ def provenance(results: Path, t: dict, rows: list[dict], dataset_map: dict, conf
                 m = json.loads(meta.read_text())
                 weights.update({f"{r['method']}-{r['steps']}/{k}": v for k, v in (m.get("weights_sha256") or {}).items()})
                 devices.add(m.get("device", ""))
+                if m.get("tile_mode"):
+                    tile_modes[f"{r['method']}-{r['steps']}"] = m["tile_mode"]
     versions = {}
     for pkg in ("torch", "basicsr", "pyiqa", "torch-fidelity", "facexlib", "lpips", "numpy"):
         try:
@@ -405,7 +413,8 @@ def provenance(results: Path, t: dict, rows: list[dict], dataset_map: dict, conf
             pass
     return {"git_commit": commit or "unknown", "config_sha256": config_sha256 or sha(ROOT / "config" / "config.yaml"),
             "dataset_manifests": {d: sha(results / "data" / d / "manifest.csv") for d in datasets},
-            "weights_sha256": weights, "devices": sorted(d for d in devices if d), "versions": versions}
+            "weights_sha256": weights, "devices": sorted(d for d in devices if d), "versions": versions,
+            **({"tile_modes": tile_modes} if tile_modes else {})}
 
 
 # ----------------------------------------------------------------- rendering

@@ -17,7 +17,8 @@ def _restore(args) -> int:
 
     report = restore(args.input, args.task, version=args.version, config=args.config, checkpoint=args.checkpoint,
                      autoencoder=args.autoencoder, masks=args.mask, steps=args.steps, tile=args.tile,
-                     tile_overlap=args.tile_overlap, tile_norm=args.tile_norm, batch_size=args.batch_size,
+                     tile_overlap=args.tile_overlap, tile_norm=args.tile_norm, tile_mode=args.tile_mode,
+                     batch_size=args.batch_size,
                      device=args.device,
                      precision=args.precision, seed=args.seed, output=args.output, on_error=report_error)
     print(f"restored {len(report.outputs)} image(s) into {args.output}"
@@ -94,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tile", type=int, default=None,
                    help="tile side in input pixels for large images (default: the model's chop size; 0: no tiling)")
     r.add_argument("--tile-overlap", type=int, default=None, help="minimum tile overlap in input pixels")
+    r.add_argument("--tile-mode", choices=["seamless", "release"], default="seamless",
+                   help="seamless: one chain, networks run on feathered tiles (default); release: the authors' "
+                        "chop-and-average (--tile = their chop size, --tile - --tile-overlap = their chop stride), "
+                        "needed to reproduce the paper's numbers on images beyond the chop size")
     r.add_argument("--tile-norm", choices=["image", "tile"], default="image",
                    help="GroupNorm statistics of tiles: over the whole image (as untiled; tiles run in lock-step) "
                         "or per tile (less memory; results depend on the tiling)")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -186,21 +187,49 @@ class ResShiftModel:
         return self
 
     def model_kwargs(self, lq: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
-        """Network condition from the LQ image in [-1, 1] (and the hole mask for inpainting)."""
+        """Network condition from the LQ image in [-1, 1] and, for inpainting, the hole mask in
+        {0, 1} (1 = hole).
+
+        The mask reaches the network in [-1, 1] (-1 known, +1 hole), normalised like the image:
+        the released inpainting networks were trained and are sampled that way (the release's
+        inpainting dataset and sampler both pass ``(mask - 0.5) / 0.5``).
+        """
         cond = self.config["unet"].get("condition", "lq")
         kwargs = {"lq": self.diffusion.upsample(lq) if cond == "lq_upsampled" else lq}
         if self.unet.cond_mask:
             if mask is None:
                 raise ResShiftError("this inpainting model needs a mask (1 = hole)")
-            kwargs["mask"] = mask
+            kwargs["mask"] = mask * 2 - 1
         return kwargs
 
     @property
     def size_multiple(self) -> int:
-        """The LQ side must be a multiple of this (pad otherwise)."""
+        """The LQ side must be a multiple of this for the networks (tiles too)."""
         down = self.autoencoder.downsample_factor if self.autoencoder is not None else 1
         latent_multiple = self.unet.size_multiple * down          # in HQ pixels
         return max(1, latent_multiple // self.sf)
+
+    @property
+    def pad_multiple(self) -> int:
+        """Inputs are reflect-padded to a multiple of this (a multiple of :attr:`size_multiple`).
+
+        ``inference.padding_offset: lq_size`` (the released configurations) pads as the release's
+        sampler does, to a multiple of the network's ``lq_size``; an integer pads to that; absent,
+        to :attr:`size_multiple`. Padding changes the result (windows and normalisation see the
+        padded image), so parity with the release needs the release's multiple.
+        """
+        offset = (self.config.get("inference") or {}).get("padding_offset")
+        if offset == "lq_size":
+            offset = self.config["unet"]["params"].get("lq_size", 64)
+        m = self.size_multiple
+        return m if not offset else math.lcm(m, int(offset))
+
+    @property
+    def face_size(self) -> int:
+        """Side of the aligned face crops a face-restoration model takes (``inference.face_size``;
+        default the network's ``lq_size``, 512 for the released model)."""
+        return int((self.config.get("inference") or {}).get("face_size")
+                   or self.config["unet"]["params"].get("lq_size", 512))
 
     def restore(self, lq: torch.Tensor, mask: torch.Tensor | None = None,
                 generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:

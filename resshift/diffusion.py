@@ -119,6 +119,12 @@ class ResShiftDiffusion(ChainSpace):
                 + _at(self.schedule.posterior_mean_coef2, t, xt) * x0)
         return mean, _at(self.schedule.posterior_variance, t, xt)
 
+    def posterior_std(self, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """Standard deviation of the reverse step's noise, exp(0.5 log var) in float32 from the
+        clipped float64 log variance, as the released sampler computes it (sqrt(var) rounds
+        differently, and the networks amplify that ~1e-7 difference)."""
+        return torch.exp(0.5 * _at(self.schedule.posterior_log_variance_clipped, t, like))
+
     def prior_sample(self, y: torch.Tensor, noise: torch.Tensor | None = None,
                      generator: torch.Generator | None = None) -> torch.Tensor:
         """x_T ~ N(y_0, kappa^2 eta_T I) (Eq. 8)."""
@@ -149,10 +155,10 @@ class ResShiftDiffusion(ChainSpace):
 
         A noise tensor is drawn at every step; none is added at the last one (t index 0).
         """
-        mean, var = self.q_posterior_mean_variance(x0_pred, xt, t)
+        mean, _ = self.q_posterior_mean_variance(x0_pred, xt, t)
         noise = randn(xt, generator)
         nonzero = (t != 0).float().view(-1, *([1] * (xt.dim() - 1)))
-        return mean + nonzero * var.sqrt() * noise
+        return mean + nonzero * self.posterior_std(t, xt) * noise
 
     def sample_progressive(self, model: Callable, y: torch.Tensor, *, model_kwargs: dict | None = None,
                            generator: torch.Generator | None = None, noise: torch.Tensor | None = None,

@@ -4,8 +4,10 @@ LDM baseline (paper Table II's "LDM" retrained like ResShift).
 Forward process and training (DDPM, Ho et al. Eq. 14): x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps,
 loss ||eps - eps_theta(x_t, y, t)||^2, with LDM's 1000-step "linear" betas (sqrt-linear from
 0.0015 to 0.0155, diffusers' ``scaled_linear``); the LQ image is concatenated to x_t by the network
-(``cond_lq``), as in LDM's ``bsr_sr``. Sampling: diffusers' ``DDIMScheduler`` with eta 1.0 and
-LDM's uniform timesteps shifted by one (``steps_offset=1``, ``timestep_spacing="leading"``); in pixel
+(``cond_lq``), as in LDM's ``bsr_sr``. Sampling: diffusers' ``DDIMScheduler`` step with eta 1.0 on
+latent-diffusion's own uniform DDIM timesteps (:func:`ldm_ddim_timesteps`: every ``1000 // n``-th
+step from 0, plus one, so n = 15 gives 16 steps from t = 991; diffusers' "leading" spacing would
+give 15 from t = 925); in pixel
 space each step's x_0 estimate is clipped to [-1, 1] (``clip_sample``, as improved-diffusion's
 ``clip_denoised`` and ResShift's pixel-space sampler), in latent space it is not (LDM).
 
@@ -19,7 +21,28 @@ from typing import Callable
 import torch
 
 from .diffusion import ChainSpace, randn
+from .errors import ResShiftError
 from .progress import progress_bar
+
+
+def ldm_ddim_timesteps(steps: int, train_steps: int = 1000) -> list[int]:
+    """The timesteps latent-diffusion's DDIM sampler visits for ``steps`` (its "uniform"
+    discretisation), in sampling order (descending).
+
+    With c = train_steps // steps, the grid is 0, c, 2c, ... below train_steps, each plus one;
+    it has ceil(train_steps / c) entries, which can exceed ``steps`` (15 -> 16). Where the last
+    entry reaches train_steps (3, 9, 333, 999, 1000 of 1000) latent-diffusion's sampler fails
+    (index past its schedule); so do we, with a message.
+    """
+    steps, train_steps = int(steps), int(train_steps)
+    if not 1 <= steps <= train_steps:
+        raise ResShiftError(f"--steps {steps}: DDIM needs between 1 and {train_steps} steps")
+    c = train_steps // steps
+    grid = [t + 1 for t in range(0, train_steps, c)]
+    if grid[-1] >= train_steps:
+        raise ResShiftError(f"--steps {steps}: latent-diffusion's uniform DDIM grid reaches t = {grid[-1]}, past its "
+                            f"{train_steps} trained steps (its sampler fails there too); choose another step count")
+    return grid[::-1]
 
 
 class EpsDiffusion(ChainSpace):
@@ -48,9 +71,19 @@ class EpsDiffusion(ChainSpace):
         return self.train_steps
 
     def timesteps(self, steps: int | None = None) -> list[int]:
+        """The timesteps sampled for ``steps`` DDIM steps (latent-diffusion's; see
+        :func:`ldm_ddim_timesteps`): the network runs once per entry."""
+        return ldm_ddim_timesteps(steps or self.sample_steps, self.train_steps)
+
+    def _ddim_scheduler(self, steps: int | None = None):
+        """A scheduler stepping through latent-diffusion's timesteps. diffusers' step goes from t
+        to t - train_steps // n (n = ``num_inference_steps``), the previous entry of the same
+        uniform grid (below 0: alpha-bar at t = 0, as latent-diffusion's first ``alphas_prev``)."""
+        n = steps or self.sample_steps
         sched = self.scheduler()
-        sched.set_timesteps(steps or self.sample_steps)
-        return [int(t) for t in sched.timesteps]
+        sched.set_timesteps(n)
+        sched.timesteps = torch.tensor(self.timesteps(n), dtype=torch.long)
+        return sched
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps."""
@@ -73,11 +106,9 @@ class EpsDiffusion(ChainSpace):
              steps: int | None = None, progress: bool = False) -> torch.Tensor:
         """DDIM (Song et al. Eq. 12, eta ``self.eta``) from x_T = ``x``: ``eps_fn(x_t, t)`` predicts the
         noise (``t`` a (B,) long tensor); the variance noise of each step is drawn from ``generator``."""
-        sched = self.scheduler()
-        sched.set_timesteps(steps or self.sample_steps)
+        sched = self._ddim_scheduler(steps)
         ts = sched.timesteps
         if progress:
-
             ts = progress_bar(ts, desc="DDIM", leave=False)
         for t in ts:
             eps = eps_fn(x, torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long))

@@ -26,10 +26,11 @@ import torch.nn.functional as F
 from .config import ResShiftModel, build_model, config_for, load_config
 from .errors import ResShiftError
 from .imageio import ImageInfo, check_writable, image_size, list_images, read_image, read_mask, write_image, write_text
-from .sampling import NOISE_BLOCK, NoiseField, pad_to_multiple, passes, sample
 from .progress import progress_bar
+from .sampling import (NOISE_BLOCK, TILE_MODES, NoiseField, pad_to_multiple, passes, release_patches, sample,
+                       sample_release)
 
-FACE_SIZE = 512
+FACE_SIZE = 512                 # the released face model's size (models give theirs: ResShiftModel.face_size)
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
@@ -79,7 +80,7 @@ def restore(images, task: str | None = None, *, model: ResShiftModel | None = No
             tile: int | None = None, tile_overlap: int | None = None, tile_norm: str = "image", batch_size: int = 1,
             device: str | torch.device = "cpu", precision: str = "fp32", seed: int = 12345,
             output: str | Path | None = None, progress: bool = True, allow_download: bool = True,
-            on_error=None):
+            on_error=None, noise=None, tile_mode: str = "seamless"):
     """Restore images with ResShift.
 
     Args:
@@ -94,11 +95,21 @@ def restore(images, task: str | None = None, *, model: ResShiftModel | None = No
         tile, tile_overlap: tile side and minimum overlap in input pixels (default: the
             configuration's ``inference.chop_size`` and ``chop_size - chop_stride``); ``tile=0``
             disables tiling.
+        tile_mode: ``seamless`` (default: one chain over the whole image, the networks run tile by
+            tile with feathered blending) or ``release`` (the authors' sampler: independent
+            ``tile``-sized patches ``tile - tile_overlap`` apart, each its own chain, averaged;
+            ``tile`` is then the release's chop size and ``tile - tile_overlap`` its chop stride,
+            in input pixels). Only ``release`` reproduces the paper's numbers on large inputs.
         tile_norm: ``image`` (GroupNorm statistics over the whole image, as untiled; tiles run
             in lock-step) or ``tile`` (each tile's own; less memory, results depend on tiling).
         output: folder for PNGs (named by input stem) and ``meta.json``; without it, restored
             tensors are returned.
         on_error: called with each per-image error line as it happens.
+        noise: replaces the seeded noise (for parity checks against recorded draws):
+            ``noise(draw, shape, device=None, dtype=torch.float32)`` returns a (B, *shape)
+            tensor for the B images of the batch being restored. It is called once per draw in
+            the order the chain needs them: ``draw="prior"`` (x_T), then the step indices
+            T-1 down to 1 (none at the last step, which adds no noise).
 
     Returns:
         For tensor input, the restored tensor. Otherwise a :class:`RestoreReport`; per-image
@@ -128,8 +139,10 @@ def restore(images, task: str | None = None, *, model: ResShiftModel | None = No
     if tile_overlap is None:
         tile_overlap = (inference["chop_size"] - inference["chop_stride"]) if "chop_stride" in inference else 0
     tile = tile or None
+    if tile_mode not in TILE_MODES:
+        raise ResShiftError(f"--tile-mode {tile_mode}: choose {' or '.join(TILE_MODES)}")
     if tile is not None:
-        m = model.size_multiple
+        m = model.size_multiple if tile_mode == "seamless" else 1        # release patches are padded one by one
         if tile % m:
             raise ResShiftError(f"--tile {tile}: must be a multiple of {m} for model {model.config['name']}")
         if not 0 <= tile_overlap < tile:
@@ -141,7 +154,8 @@ def restore(images, task: str | None = None, *, model: ResShiftModel | None = No
     if tile_norm not in ("image", "tile"):
         raise ResShiftError(f"--tile-norm {tile_norm}: choose image or tile")
     settings = dict(model=model, device=dev, precision=precision, seed=seed, tile=tile,
-                    overlap=tile_overlap, tile_norm=tile_norm, batch_size=batch_size, progress=progress)
+                    overlap=tile_overlap, tile_norm=tile_norm, batch_size=batch_size, progress=progress,
+                    noise=noise, tile_mode=tile_mode)
     if isinstance(images, torch.Tensor):
         return _restore_tensor(images, masks, **settings)
     return _restore_files(images, masks, output, on_error=on_error, **settings)
@@ -149,7 +163,7 @@ def restore(images, task: str | None = None, *, model: ResShiftModel | None = No
 
 
 def _restore_tensor(images: torch.Tensor, masks, *, model, device, precision, seed, tile, overlap,
-                    tile_norm, batch_size, progress) -> torch.Tensor:
+                    tile_norm, batch_size, progress, noise=None, tile_mode="seamless") -> torch.Tensor:
     single = images.dim() == 3
     x = images[None] if single else images
     if x.dim() != 4 or x.shape[1] != 3:
@@ -167,7 +181,7 @@ def _restore_tensor(images: torch.Tensor, masks, *, model, device, precision, se
     outs = {}
     for batch in _batches(jobs, batch_size):
         for job, out in zip(batch, _run_batch(batch, model, device, precision, seed, tile, overlap, tile_norm,
-                                              None)):
+                                              None, noise, tile_mode)):
             outs[job.stem] = out
     result = torch.stack([outs[str(i)] for i in range(x.shape[0])])
     return result[0] if single else result
@@ -185,32 +199,40 @@ def _prepare(job: _Job, model: ResShiftModel) -> None:
     h, w = job.image.shape[-2:]
     name = job.path or job.stem
     if model.config["task"] == "faceir":
+        face = model.face_size
         if h != w:
             raise ResShiftError(f"{name}: face restoration takes aligned square face crops, got {w}x{h}; "
                                 "crop and align the face first (facexlib)")
-        if h != FACE_SIZE:
+        if h != face:                 # the release takes the crop as it is; this is our extension
             job.resized_from = (h, w)
-            job.image = F.interpolate(job.image[None], size=(FACE_SIZE, FACE_SIZE), mode="bicubic",
+            job.image = F.interpolate(job.image[None], size=(face, face), mode="bicubic",
                                       antialias=True, align_corners=False)[0].clamp(0, 1)
             if job.info.alpha is not None:
-                job.info.alpha = F.interpolate(job.info.alpha[None], size=(FACE_SIZE, FACE_SIZE),
+                job.info.alpha = F.interpolate(job.info.alpha[None], size=(face, face),
                                                mode="bilinear", antialias=True, align_corners=False)[0]
-            job.size = (FACE_SIZE, FACE_SIZE)
+            job.size = (face, face)
 
 
 def _micro_batch(device: torch.device, n: int) -> int:
     return n if device.type == "cuda" else 1
 
 
-def _run_batch(batch: list[_Job], model: ResShiftModel, device, precision, seed, tile, overlap, tile_norm, tick):
+def _run_batch(batch: list[_Job], model: ResShiftModel, device, precision, seed, tile, overlap, tile_norm, tick,
+               noise=None, tile_mode="seamless"):
     """Restore one batch of same-size, already read jobs; returns (3, H', W') tensors on the CPU."""
-    m = model.size_multiple
+    m = model.pad_multiple
     lq = torch.stack([j.image for j in batch]).to(device)
+    if noise is None:
+        noise = NoiseField(seed, [j.stem for j in batch])
+    if tile_mode == "release":                # chops the unpadded image; each patch is padded alone
+        mask = None if batch[0].mask is None else torch.stack([j.mask for j in batch]).to(device)
+        out = sample_release(model, lq, noise, mask=mask, chop=tile, stride=None if tile is None else tile - overlap,
+                             precision=precision, micro_batch=_micro_batch(device, len(batch)), progress=tick)
+        return list(out.float().cpu())
     padded, (h, w) = pad_to_multiple(lq, m)
     mask = None
     if batch[0].mask is not None:
         mask = pad_to_multiple(torch.stack([j.mask for j in batch]).to(device), m)[0]
-    noise = NoiseField(seed, [j.stem for j in batch])
     out = sample(model, padded, noise, mask=mask, tile=tile, overlap=overlap, precision=precision,
                  micro_batch=_micro_batch(device, len(batch)), progress=tick, tile_norm=tile_norm)
     out = out[..., : h * model.sf, : w * model.sf].float().cpu()
@@ -239,7 +261,7 @@ def _mask_lookup(masks, files: list[Path]):
 
 
 def _restore_files(images, masks, output, *, model, device, precision, seed, tile, overlap, tile_norm,
-                   batch_size, progress, on_error=None) -> RestoreReport:
+                   batch_size, progress, on_error=None, noise=None, tile_mode="seamless") -> RestoreReport:
 
     from . import __version__
 
@@ -288,12 +310,16 @@ def _restore_files(images, masks, output, *, model, device, precision, seed, til
         for group in groups:
             t0 = time.time()
             h, w = group[0].image.shape[-2:]
-            m = model.size_multiple
+            m = model.pad_multiple
             chunks = -(-len(group) // _micro_batch(device, len(group)))
-            total = passes(model, h + (-h) % m, w + (-w) % m, tile, overlap) * chunks
+            if tile_mode == "release":
+                total = len(release_patches(h, w, tile, None if tile is None else tile - overlap)) * (model.steps + 2) * chunks
+            else:
+                total = passes(model, h + (-h) % m, w + (-w) % m, tile, overlap) * chunks
             inner = progress_bar(total=total, desc="  tiles x steps", unit="pass", leave=False,
                                  show=progress and total > (model.steps + 2) * chunks)
-            outs = _run_batch(group, model, device, precision, seed, tile, overlap, tile_norm, inner.update)
+            outs = _run_batch(group, model, device, precision, seed, tile, overlap, tile_norm, inner.update, noise,
+                              tile_mode)
             inner.close()
             seconds = (time.time() - t0) / len(group)
             for job, out in zip(group, outs):
@@ -317,7 +343,7 @@ def _restore_files(images, masks, output, *, model, device, precision, seed, til
                                 "output_size": list(out.shape[-2:]), "mode": job.info.mode,
                                 "bits": job.info.bits, "gray": job.info.gray, "alpha": alpha is not None,
                                 "exif_orientation": job.info.orientation,
-                                "resized_to": [FACE_SIZE, FACE_SIZE] if job.resized_from else None,
+                                "resized_to": [model.face_size] * 2 if job.resized_from else None,
                                 "seconds": round(seconds, 3)})
                 bar.update(1)
     bar.close()
@@ -327,8 +353,11 @@ def _restore_files(images, masks, output, *, model, device, precision, seed, til
         "seed_rule": "noise block (by, bx) of draw k ('prior' or step index) of image <stem>: "
                      "torch.Generator(cpu).manual_seed(sha256 of repr((seed, stem, k, by, bx)))",
         "noise_block": NOISE_BLOCK, "weights_sha256": model.weights, "device": str(device), "precision": precision,
-        "tile": tile, "tile_overlap": overlap if tile else None, "tile_norm": tile_norm if tile else None,
-        "blending": "feathered: ~0 on the outer quarter of each overlap, then raised cosine",
+        "tile_mode": tile_mode,
+        "tile": tile, "tile_overlap": overlap if tile else None,
+        "tile_norm": tile_norm if tile and tile_mode == "seamless" else None,
+        "blending": ("feathered: ~0 on the outer quarter of each overlap, then raised cosine" if tile_mode == "seamless"
+                     else "release: independent chains per patch (k = patch index in the draw), plain mean in overlaps"),
         "batch_size": batch_size, "resshift_version": __version__, "torch_version": torch.__version__,
         "images": records, "errors": report.errors,
     }

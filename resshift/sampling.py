@@ -314,9 +314,15 @@ def autocast(device: torch.device, precision: str):
 def sample(model: ResShiftModel, lq: torch.Tensor, noise: NoiseField, *, mask: torch.Tensor | None = None,
            tile: int | None = None, overlap: int = 0, precision: str = "fp32",
            micro_batch: int | None = None, progress: Callable[[int], None] | None = None,
-           tile_norm: str = "image") -> torch.Tensor:
+           tile_norm: str = "image", decoded: bool = False) -> torch.Tensor:
     """Restore a (B, 3, h, w) LQ batch in [0, 1] whose sides are multiples of
     ``model.size_multiple``; returns (B, 3, h*sf, w*sf) in [0, 1].
+
+    ``noise(draw, shape, device=None, dtype=torch.float32)`` gives each draw for the whole batch,
+    (B, *shape): a :class:`NoiseField` (seeded), or any callable with that signature (e.g.
+    recorded draws for parity checks). It is called with ``"prior"``, then the step indices
+    T-1 .. 1, in that order. ``decoded``: return the decoded image in [-1, 1] before clamping
+    and paste-back (what the release's chopping averages).
 
     ``tile``/``overlap`` are in LQ pixels (``tile`` a multiple of ``model.size_multiple``; tile
     starts are multiples of it too, so that windows and strided convolutions see the same grid
@@ -375,7 +381,7 @@ def sample(model: ResShiftModel, lq: torch.Tensor, noise: NoiseField, *, mask: t
         zshape = tuple(y0.shape[1:])
 
         # x_T ~ N(y_0, kappa^2 eta_T I) (Eq. 8), then T reverse steps (Eq. 7-8)
-        x = diffusion.prior_sample(y0, noise=noise("prior", zshape, device))
+        x = diffusion.prior_sample(y0, noise=noise("prior", zshape, device).to(y0))
         for i in reversed(range(diffusion.num_timesteps)):
             def predict(xt, lqt, mt, i=i):
                 t = torch.full((xt.shape[0],), i, device=device, dtype=torch.long)
@@ -383,14 +389,89 @@ def sample(model: ResShiftModel, lq: torch.Tensor, noise: NoiseField, *, mask: t
             x0 = over_tiles(predict, lambda r, c: [cut(x, r, c, zs), cut(lq11, r, c), cut(mask, r, c)],
                             zh, zw, zs)
             with torch.no_grad():
-                mean, var = diffusion.q_posterior_mean_variance(x0, x, torch.full((b,), i, device=device))
-                x = mean + var.sqrt() * noise(i, zshape, device) if i > 0 else mean
+                t = torch.full((b,), i, device=device)
+                mean, _ = diffusion.q_posterior_mean_variance(x0, x, t)
+                x = mean + diffusion.posterior_std(t, x) * noise(i, zshape, device).to(x) if i > 0 else mean
 
         # decode, blended in image space
         sf = diffusion.sf
         img = over_tiles(lambda z: diffusion.decode(z, ae), lambda r, c: [cut(x, r, c, zs)], h * sf, w * sf, sf)
+    if decoded:
+        return img
     hq = (img.clamp(-1, 1) + 1) / 2
     if mask is not None:                                # inpainting: keep the known pixels exactly
+        hq = hq * mask + lq * (1 - mask)
+    return hq
+
+
+TILE_MODES = ("seamless", "release")
+
+
+def release_starts(length: int, chop: int, stride: int) -> list[int]:
+    """Patch starts along one axis as the release's chopping makes them: a side no longer than
+    ``chop`` is one patch (its full length); otherwise every ``stride`` from 0, a start whose
+    patch would pass the end moved back to ``length - chop``, repeats dropped."""
+    if length <= chop:
+        return [0]
+    starts: list[int] = []
+    for start in range(0, length, stride):
+        start = min(start, length - chop)
+        if start not in starts:
+            starts.append(start)
+    return starts
+
+
+def release_patches(h: int, w: int, chop: int | None, stride: int | None) -> list[tuple[int, int]]:
+    """(row, col) origins in LQ pixels, in the release's processing order (row-major)."""
+    if not chop:
+        return [(0, 0)]
+    return [(r, c) for r in release_starts(h, chop, stride) for c in release_starts(w, chop, stride)]
+
+
+def sample_release(model: ResShiftModel, lq: torch.Tensor, noise, *, mask: torch.Tensor | None = None,
+                   chop: int | None = None, stride: int | None = None, precision: str = "fp32",
+                   micro_batch: int | None = None, progress: Callable[[int], None] | None = None) -> torch.Tensor:
+    """The released sampler's own large-image inference: (B, 3, h, w) LQ in [0, 1], any size ->
+    (B, 3, h*sf, w*sf) in [0, 1].
+
+    If a side exceeds ``chop`` (LQ pixels), the image is cut into ``chop``-sized patches at
+    :func:`release_starts` (``stride`` apart); each patch is restored on its own as a whole
+    image — reflect-padded to ``model.pad_multiple``, a full chain with its own noise, decoded,
+    cropped and clamped to [-1, 1] — and the patches are averaged where they overlap (plain
+    mean, no blending window), then mapped to [0, 1]. Inpainting pastes the known pixels back
+    at the end. Unlike the release, the mask is padded and chopped with the image (the release
+    fails on inpainting inputs that need either).
+
+    ``noise`` is called per patch, in patch order, with draws ``"prior"``, T-1, ..., 1; with
+    several patches the draw is ``(k, draw)`` for patch k, so seeded noise differs per patch.
+    """
+    b, _, h, w = lq.shape
+    if chop is not None and (chop <= 0 or stride is None or not 0 < stride <= chop):
+        raise ResShiftError(f"--tile {chop} / --tile-overlap {chop - (stride or 0) if chop else 0}: release mode needs "
+                            "a positive tile and an overlap smaller than it")
+    if mask is not None:
+        lq = lq * (1 - mask)                            # LQ = GT * (1 - mask), 1 = hole
+    sf = model.sf
+    patches = release_patches(h, w, chop, stride)
+    acc = torch.zeros((b, 3, h * sf, w * sf), device=lq.device)
+    count = torch.zeros_like(acc)
+    for k, (r, c) in enumerate(patches):
+        rows = slice(r, r + chop if chop else h)
+        cols = slice(c, c + chop if chop else w)
+        part = lq[..., rows, cols]
+        part_mask = None if mask is None else mask[..., rows, cols]
+        ph, pw = part.shape[-2:]
+        padded, _ = pad_to_multiple(part, model.pad_multiple)
+        padded_mask = None if part_mask is None else pad_to_multiple(part_mask, model.pad_multiple)[0]
+        draws = noise if len(patches) == 1 else (
+            lambda draw, shape, device=None, dtype=torch.float32, k=k: noise((k, draw), shape, device, dtype))
+        img = sample(model, padded, draws, mask=padded_mask, tile=None, precision=precision, micro_batch=micro_batch,
+                     progress=progress, decoded=True)
+        img = img[..., : ph * sf, : pw * sf].float().clamp(-1, 1)
+        acc[..., r * sf: r * sf + ph * sf, c * sf: c * sf + pw * sf] += img
+        count[..., r * sf: r * sf + ph * sf, c * sf: c * sf + pw * sf] += 1
+    hq = (acc / count) * 0.5 + 0.5
+    if mask is not None:
         hq = hq * mask + lq * (1 - mask)
     return hq
 

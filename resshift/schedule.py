@@ -66,6 +66,7 @@ class ResShiftSchedule:
     posterior_mean_coef1: np.ndarray = field(init=False, repr=False)
     posterior_mean_coef2: np.ndarray = field(init=False, repr=False)
     posterior_variance: np.ndarray = field(init=False, repr=False)
+    posterior_log_variance_clipped: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.kappa <= 0:
@@ -91,6 +92,10 @@ class ResShiftSchedule:
         set_("posterior_mean_coef1", etas_prev / etas)
         set_("posterior_mean_coef2", alphas / etas)
         set_("posterior_variance", self.kappa ** 2 * etas_prev / etas * alphas)
+        # log variance with the first entry (0: no noise is added at t = 1) replaced by the
+        # second, as the release stores it; the sampler's noise scale is exp(0.5 * this)
+        var = self.posterior_variance
+        set_("posterior_log_variance_clipped", np.log(np.append(var[1], var[1:])) if len(var) > 1 else np.log(var))
 
     @property
     def num_timesteps(self) -> int:

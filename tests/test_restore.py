@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from resshift.cli import main
-from resshift.config import TASKS
+from resshift.config import TASKS, load_config
 from tiny_models import save_tiny_task
 
 SIZES = {"realsr": (13, 20), "bicsr": (16, 16), "inpaint_imagenet": (36, 40), "inpaint_face": (40, 40),
@@ -63,8 +63,9 @@ def test_each_task_end_to_end(tmp_path, tiny_tasks, task):
     assert set(meta["weights_sha256"]) == {f"tiny_{task}_unet.pth", f"tiny_{task}_vq.pth"}
     if task in ("realsr", "bicsr"):
         assert res.shape == (4 * h, 4 * w, 3)
-    elif task == "faceir":
-        assert res.shape == (512, 512, 3) and meta["images"][0]["resized_to"] == [512, 512]
+    elif task == "faceir":        # aligned crops are resized to the network's face size (its lq_size; 512 released)
+        face = load_config(str(tiny_tasks[task][0]))["unet"]["params"]["lq_size"]
+        assert res.shape == (face, face, 3) and meta["images"][0]["resized_to"] == [face, face]
     else:
         assert res.shape == (h, w, 3)
         known = np.asarray(Image.open(tmp_path / "photo_mask.png")) == 0

@@ -236,3 +236,29 @@ def test_training_checkpoint_restores_with_its_ema_weights(tmp_path):
     model = build_model(_cfg(), checkpoint=last)
     ema = torch.load(last, weights_only=True)["ema"]
     assert all(torch.equal(model.unet.state_dict()[k], v) for k, v in ema.items())
+
+
+def test_inpainting_trains_with_the_release_mask_convention(tmp_path, monkeypatch):
+    """A short run of the demo inpainting configuration: the network sees the LQ with the holes
+    at -1 and the mask channel in [-1, 1] (-1 known, +1 hole), as the release's inpainting dataset
+    builds them (``(mask - 0.5) / 0.5``) and as its sampler passes them."""
+    from resshift.nets import UNetSwin
+
+    cfg = copy.deepcopy(load_config("demo_inpaint"))
+    cfg["data"].update(crop=256, resize_short=256, images=["astronaut"])
+    cfg["train"].update(batch_size=2, micro_batch=2, iterations=2, warmup_iterations=1, checkpoint_every=2,
+                        validate_every=0)
+    seen = []
+    original = UNetSwin.forward
+
+    def spy(self, x, t, lq=None, mask=None):
+        seen.append((lq.detach().clone(), mask.detach().clone()))
+        return original(self, x, t, lq=lq, mask=mask)
+
+    monkeypatch.setattr(UNetSwin, "forward", spy)
+    last = train(cfg, tmp_path, progress=False, log=lambda m: None)
+    assert last.is_file() and seen
+    for lq, mask in seen:
+        assert set(mask.unique().tolist()) == {-1.0, 1.0}
+        hole = mask[:, 0] > 0
+        assert torch.all(lq.permute(1, 0, 2, 3)[:, hole] == -1)          # hole pixels of the LQ: -1

@@ -91,8 +91,16 @@ class UNetSwin(nn.Module):
         if s2d < 1 or image_size % s2d:
             raise ValueError(f"space_to_depth {space_to_depth} must be a positive divisor of image_size {image_size}")
         self.output_skip = output_skip
-        # Size multiple of the latent input: Swin windows at the deepest level.
-        self.size_multiple = window_size * 2 ** (len(channel_mult) - 1) * s2d
+        # Size multiple of the latent input: every level's Swin window (a block whose map at
+        # image_size is no larger than the window takes the whole map as its window, see
+        # SwinBlock) and the downsamplings.
+        levels = len(channel_mult)
+        multiple = 2 ** (levels - 1)
+        for level in range(levels):
+            res_l = image_size // s2d // 2 ** level
+            if res_l in attention_resolutions or level == levels - 1:
+                multiple = max(multiple, min(window_size, res_l) * 2 ** level)
+        self.size_multiple = multiple * s2d
         self.dtype = torch.float16 if use_fp16 else torch.float32
 
         emb_dim = 4 * model_channels

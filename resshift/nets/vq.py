@@ -17,6 +17,12 @@ def _norm(ch: int) -> nn.GroupNorm:
     return nn.GroupNorm(32, ch, eps=1e-6, affine=True)
 
 
+def _swish(x: torch.Tensor) -> torch.Tensor:
+    """x * sigmoid(x), computed as the product: F.silu rounds differently (up to ~1e-7 per call),
+    and the released autoencoder's rounding is what the release-parity fixtures hold."""
+    return x * torch.sigmoid(x)
+
+
 class ResnetBlock(nn.Module):
     def __init__(self, cin: int, cout: int, dropout: float, padding_mode: str):
         super().__init__()
@@ -29,8 +35,8 @@ class ResnetBlock(nn.Module):
             self.nin_shortcut = nn.Conv2d(cin, cout, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        h = self.conv1(_swish(self.norm1(x)))
+        h = self.conv2(self.dropout(_swish(self.norm2(h))))
         return (self.nin_shortcut(x) if hasattr(self, "nin_shortcut") else x) + h
 
 
@@ -45,9 +51,12 @@ class AttnBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         y = self.norm(x)
-        q, k, v = (m(y).reshape(b, 1, c, h * w).transpose(-1, -2) for m in (self.q, self.k, self.v))
-        out = F.scaled_dot_product_attention(q, k, v)       # softmax(q k^T / sqrt(c)) v
-        return x + self.proj_out(out.transpose(-1, -2).reshape(b, c, h, w))
+        q, k, v = (m(y).reshape(b, c, h * w) for m in (self.q, self.k, self.v))
+        # softmax(q^T k / sqrt(c)) applied to v, with the scaling after the product (the released
+        # layer's rounding; scaled_dot_product_attention differs by ~1e-6)
+        weights = torch.softmax(torch.bmm(q.transpose(1, 2), k) * (c ** -0.5), dim=2)
+        out = torch.bmm(v, weights.transpose(1, 2))
+        return x + self.proj_out(out.reshape(b, c, h, w))
 
 
 class _Down(nn.Module):
@@ -115,7 +124,7 @@ class Encoder(nn.Module):
         for stage in self.down:
             h = _run_stage(stage, h, "downsample")
         h = self.mid.block_2(self.mid.attn_1(self.mid.block_1(h)))
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return self.conv_out(_swish(self.norm_out(h)))
 
 
 class Decoder(nn.Module):
@@ -152,7 +161,7 @@ class Decoder(nn.Module):
         h = self.mid.block_2(self.mid.attn_1(self.mid.block_1(self.conv_in(z))))
         for stage in reversed(self.up):
             h = _run_stage(stage, h, "upsample")
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return self.conv_out(_swish(self.norm_out(h)))
 
 
 class VectorQuantizer(nn.Module):

@@ -247,6 +247,13 @@ def method_options(method, input):
     return " ".join(f"--option {shlex.quote(f'{k}={v}')}" for k, v in sorted(opts.items()))
 
 
+def tile_mode_option(method):
+    """ResShift methods split large inputs as the config's tile_mode says (default: the release's way)."""
+    if not method.partition("@")[0].startswith("resshift"):
+        return ""
+    return f"--option tile_mode={config.get('tile_mode', 'release')}"
+
+
 def run_inputs(method):
     """A method trained by this workflow reads its run's last checkpoint and configuration."""
     run = method.partition("@")[2]

@@ -24,6 +24,7 @@ rule restore_shard:
         work=restore_work,
         seed=SEED,
         device=DEVICE_ARG,
+        tile_mode=lambda w: tile_mode_option(w.method),
     conda:
         "../../environment.yml"
     log:
@@ -37,8 +38,8 @@ rule restore_shard:
         runtime=shard_runtime,
     shell:
         "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} resshift-bench run {wildcards.method} --dataset {wildcards.dataset} --data {input.data} "
-        "--steps {wildcards.steps} --seed {params.seed} {params.options} {params.batch} {params.device} "
-        "--shard {wildcards.shard}/{wildcards.shards} --out {params.work} > {log} 2>&1"
+        "--steps {wildcards.steps} --seed {params.seed} {params.options} {params.tile_mode} {params.batch} "
+        "{params.device} --shard {wildcards.shard}/{wildcards.shards} --out {params.work} > {log} 2>&1"
 
 
 rule restore:
@@ -57,6 +58,7 @@ rule restore:
         work=restore_work,
         seed=SEED,
         device=DEVICE_ARG,
+        tile_mode=lambda w: tile_mode_option(w.method),
     conda:
         "../../environment.yml"
     log:
@@ -70,8 +72,8 @@ rule restore:
         runtime=restore_runtime,
     shell:
         "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} resshift-bench run {wildcards.method} --dataset {wildcards.dataset} --data {input.data} "
-        "--steps {wildcards.steps} --seed {params.seed} {params.options} {params.batch} {params.device} "
-        "--work {params.work} --out {output.folder} > {log} 2>&1"
+        "--steps {wildcards.steps} --seed {params.seed} {params.options} {params.tile_mode} {params.batch} "
+        "{params.device} --work {params.work} --out {output.folder} > {log} 2>&1"
 
 
 rule time_method:
