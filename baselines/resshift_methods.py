@@ -21,8 +21,8 @@ class ResShiftMethod(Restorer):
     config_name = "v3"
     sf = 4
     implementation = "ours"
-    # the UNet against the release's recorded outputs (also: tests/test_nets.py::test_vq_reproduces_release_outputs,
-    # tests/test_schedule.py::test_release_schedules_reproduced)
+    # every task end to end against the release's sampler with its recorded noise (the networks and
+    # schedules alone: tests/test_nets.py, tests/test_schedule.py)
     release_parity = "tests/test_release_pipeline.py::test_restore_equals_release"
 
     def __init__(self, steps=None, device="cpu", **options):
