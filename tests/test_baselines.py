@@ -136,6 +136,8 @@ def test_every_method_restores_a_tiny_batch(name, tmp_path):
 
         method.landmarks68 = lambda face: DFDNET_LANDMARKS
     size = {"face": 512, "inpaint": 32}.get(method.task, 16)         # faces: aligned 512x512 crops
+    if method.task == "face" and hasattr(method, "model"):               # ResShift: its network's face size (tiny: 128)
+        size = method.model.face_size
     g = torch.Generator().manual_seed(0)
     lq = torch.rand(2, 3, size, size, generator=g)
     mask = None
