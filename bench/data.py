@@ -249,13 +249,31 @@ def gt_transform(arr: np.ndarray, spec: dict | None) -> np.ndarray:
     return np.asarray(img)
 
 
-def load_gt(source_id: str, spec: dict | None) -> tuple[np.ndarray, np.ndarray]:
+def tile_boxes(h: int, w: int, size: int) -> list[tuple[int, int]]:
+    """(top, left) of the non-overlapping ``size`` x ``size`` tiles of an h x w image: the largest
+    grid that fits, centred, in centre-first order (distance of the tile's centre from the image's
+    centre; ties by row, then column)."""
+    nh, nw = h // size, w // size
+    if not nh or not nw:
+        raise ResShiftError(f"image of {h}x{w} is smaller than one {size}x{size} tile")
+    top0, left0 = (h - nh * size) // 2, (w - nw * size) // 2
+    boxes = [(top0 + i * size, left0 + j * size) for i in range(nh) for j in range(nw)]
+    return sorted(boxes, key=lambda b: ((b[0] + size / 2 - h / 2) ** 2 + (b[1] + size / 2 - w / 2) ** 2, b))
+
+
+def load_gt(source_id: str, spec: dict | None, tile: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(GT uint8 as written, float32 GT that the degradation receives) of one source.
 
+    ``tile`` ("top,left,size", a recipe with ``tiles:``): that crop of the source at its own
+    size, no resizing; the degradation receives it / 255.
     ``spec: {method: release, size: S}``: the release's decoding and float transform
     (:func:`release_gt_transform`); the written GT is its 8-bit rounding while the LQ is made
     from the unrounded float. Otherwise the 8-bit PIL transform of :func:`gt_transform`, and the
     degradation receives that GT / 255."""
+    if tile:
+        top, left, size = (int(v) for v in str(tile).split(","))
+        gt = np.ascontiguousarray(read_source(source_id)[top:top + size, left:left + size])
+        return gt, gt.astype(np.float32) / 255.0
     if spec and spec.get("method") == "release":
         gt_float = release_gt_transform(read_source_release(source_id), int(spec["size"]))
         return to_uint8_half_even(gt_float), gt_float
@@ -268,18 +286,29 @@ def plan(recipe: dict, chosen: list[str]) -> list[dict]:
     """One entry per output sample: name, source, seed (and mask kind for inpainting)."""
     out = []
     masks = recipe.get("masks") or {}
-    for i, src in enumerate(chosen):
+    tiles = recipe.get("tiles")
+    units = []                                      # (sample stem, source, tile or None)
+    for src in chosen:
         stem = Path(src.split(":", 1)[1] if ":" in src and not os.path.exists(src) else src).stem
+        if tiles:                                   # up to per_image 256 crops, centre first: <stem>_c<k>
+            size = int(tiles["size"])
+            h, w = read_source(src).shape[:2]
+            for k, (top, left) in enumerate(tile_boxes(h, w, size)[: int(tiles["per_image"])]):
+                units.append((f"{stem}_c{k}", src, f"{top},{left},{size}"))
+        else:
+            units.append((stem, src, None))
+    for i, (stem, src, tile) in enumerate(units):
+        extra = {"tile": tile} if tile else {}
         if recipe["kind"] == "inpaint":
             kinds = masks["kinds"]
             if masks.get("assign") == "all":
                 for k in kinds:
-                    out.append({"sample": f"{stem}_{k}", "source": src, "mask_kind": k})
+                    out.append({"sample": f"{stem}_{k}", "source": src, **extra, "mask_kind": k})
             else:                                   # consecutive groups of per_kind samples
                 k = kinds[min(i // int(masks["per_kind"]), len(kinds) - 1)]
-                out.append({"sample": stem, "source": src, "mask_kind": k})
+                out.append({"sample": stem, "source": src, **extra, "mask_kind": k})
         else:
-            out.append({"sample": stem, "source": src})
+            out.append({"sample": stem, "source": src, **extra})
     for row in out:
         row["seed"] = seed_for(recipe["seed"], recipe["name"], row["sample"]) % (2 ** 63)
     return out
@@ -290,7 +319,7 @@ def synthesize(recipe: dict, row: dict) -> dict[str, np.ndarray | dict]:
     from resshift.data.degradations import DEGRADATIONS
     from resshift.data.masks import draw_mask, render_mask
 
-    gt, gt_float = load_gt(row["source"], recipe.get("gt"))
+    gt, gt_float = load_gt(row["source"], recipe.get("gt"), row.get("tile"))
     rng = np.random.default_rng(row["seed"])
     kind = recipe["kind"]
     if kind == "folder":
@@ -314,7 +343,7 @@ def reapply(recipe: dict, row: dict) -> np.ndarray:
     from resshift.data.degradations import DEGRADATIONS
     from resshift.data.masks import render_mask
 
-    gt, gt_float = load_gt(row["source"], recipe.get("gt"))
+    gt, gt_float = load_gt(row["source"], recipe.get("gt"), row.get("tile"))
     params = json.loads(row["params"])
     if recipe["kind"] == "inpaint":
         mask = render_mask(params, *gt.shape[:2])

@@ -24,14 +24,14 @@ def _rows(out):
 def demo_builds(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     return {name: B.build(name, out=root / name, progress=False, log=lambda m: None)
-            for name in ("demo_sr", "demo_inpaint", "demo_face")}
+            for name in ("demo_sr", "demo_sr_val", "demo_inpaint", "demo_face")}
 
 
 def test_every_recipe_loads():
     names = B.recipe_names()
     for expected in ("imagenet_test", "inpaint_imagenet_test", "inpaint_celeba_test", "celeba_test_bfr",
                      "realsr_v3", "realset80", "lfw_test", "webphoto_test", "wider_test",
-                     "demo_sr", "demo_inpaint", "demo_face"):
+                     "demo_sr", "demo_sr_val", "demo_inpaint", "demo_face"):
         assert expected in names
         recipe = B.load_recipe(expected)
         assert recipe["name"] == expected
@@ -42,11 +42,47 @@ def test_demo_sets_match_committed_checksums(demo_builds):
         want = (B.RECIPES / "checksums" / f"{name}.sha256").read_text().split()
         got = B.file_checksums(out)
         assert dict(zip(want[1::2], want[0::2])) == got                  # build() also raises on mismatch
-    assert len(_rows(demo_builds["demo_inpaint"])) == 12                 # 3 images x 4 mask kinds
-    with Image.open(demo_builds["demo_sr"] / "lq" / "chelsea.png") as im:
+    assert len(_rows(demo_builds["demo_inpaint"])) == 36                 # 9 crops x 4 mask kinds
+    assert len(_rows(demo_builds["demo_sr"])) == 25 and len(_rows(demo_builds["demo_sr_val"])) == 6
+    with Image.open(demo_builds["demo_sr"] / "lq" / "chelsea_c0.png") as im:
         assert im.size == (64, 64)
     with Image.open(demo_builds["demo_face"] / "lq" / "astronaut.png") as im:
         assert im.size == (512, 512)
+
+
+def test_demo_split_is_disjoint_by_source_image(demo_builds):
+    """Training images, validation set and test set share no source image; every demo set draws
+    from its recipe's declared part of the split, and the training images are the demo models'."""
+    from resshift.config import load_config
+    from resshift.demo import TRAIN_IMAGES
+
+    def names(sources):
+        return {s.split(":", 1)[1] for s in sources}
+
+    split = B.load_recipe("demo_sr")["split"]
+    train, val, test = names(split["train"]), names(split["validation"]), names(split["test"])
+    assert train == set(TRAIN_IMAGES) and not (train & val or train & test or val & test)
+    assert B.load_recipe("demo_sr_val")["split"] == split
+    built = {name: {r["source"].split(":", 1)[1] for r in _rows(demo_builds[name])} for name in demo_builds}
+    assert built["demo_sr"] == test and built["demo_sr_val"] == val
+    assert not (built["demo_inpaint"] & train) and not (built["demo_face"] & set(
+        load_config("demo_faceir")["data"]["images"]))
+    for name in ("demo_realsr", "demo_ldm", "demo_inpaint"):          # the trainings use the default images
+        assert "images" not in (load_config(name).get("data") or {})
+
+
+def test_tiles_are_centre_first_non_overlapping_crops(demo_builds):
+    boxes = B.tile_boxes(872, 1000, 256)                  # hubble_deep_field: a centred 3 x 3 grid
+    assert len(boxes) == 9 and boxes[0] == (308, 372)     # the centre tile first
+    assert sorted(boxes) == [(52 + 256 * i, 116 + 256 * j) for i in range(3) for j in range(3)]
+    rows = _rows(demo_builds["demo_sr"])
+    assert [r["sample"] for r in rows if r["source"].endswith("retina")] == [f"retina_c{k}" for k in range(9)]
+    from resshift.demo import packaged_array
+
+    gt = np.asarray(Image.open(demo_builds["demo_sr"] / "gt" / "hubble_deep_field_c0.png"))
+    assert np.array_equal(gt, packaged_array("hubble_deep_field")[308:564, 372:628])
+    with pytest.raises(ResShiftError, match="smaller than one 256x256 tile"):
+        B.tile_boxes(200, 300, 256)
 
 
 def test_manifest_parameters_rebuild_the_lq_bytes(demo_builds):
