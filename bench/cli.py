@@ -178,6 +178,15 @@ def _figure(args) -> int:
                 raise ResShiftError(f"--series {item!r}: use LABEL:STEPS=METRICS_CSV")
             series.setdefault(label, {})[int(steps)] = path
         fig = FG.perception_distortion_figure(series)
+    elif args.kind == "validation":
+        curves = {}
+        for item in args.curves or []:
+            label, sep, path = item.rpartition("=")
+            if not sep or not label:
+                raise ResShiftError(f"--curves {item!r}: use LABEL=RUN/validation.csv")
+            curves[label] = path
+        bicubic = FG.bicubic_psnr(args.data) if args.data else None
+        fig = FG.validation_curves_figure(curves, bicubic, Path(args.data).name if args.data else "")
     else:
         if not args.data or not args.image:
             raise ResShiftError(f"figure {args.kind}: pass --data (a built test set) and --image (a stem in it)")
@@ -385,9 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_run)
 
     fg = sub.add_parser("figure", help="draw a paper figure from the workflow's outputs (PNG and PDF)")
-    fg.add_argument("kind", choices=["schedule", "forward", "compare", "ablation", "perception"],
+    fg.add_argument("kind", choices=["schedule", "forward", "compare", "ablation", "perception", "validation"],
                     help="schedule: Fig. 3(g)(h); forward: Fig. 3(c)(d); compare: LQ/methods/GT with zoomed crops; "
-                         "ablation: Fig. 5 (one crop per Table I setting); perception: Fig. 6")
+                         "ablation: Fig. 5 (one crop per Table I setting); perception: Fig. 6; validation: "
+                         "validation PSNR against training iterations")
     fg.add_argument("--out", required=True, help="output path without extension (.png and .pdf are written)")
     fg.add_argument("--data", help="built test set folder (forward, compare)")
     fg.add_argument("--image", help="image stem in the test set (forward, compare)")
@@ -395,6 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     fg.add_argument("--box", help="zoom box X,Y,SIZE in GT pixels (compare, ablation; default the centre)")
     fg.add_argument("--series", nargs="*", metavar="LABEL:STEPS=CSV",
                     help="per-image metric files, one per method and step count (perception)")
+    fg.add_argument("--curves", nargs="*", metavar="LABEL=CSV",
+                    help="training runs' validation.csv files (validation; --data: the validation set, for bicubic)")
     fg.set_defaults(func=_figure)
 
     fs = sub.add_parser("fid-stats", help="FID reference statistics of a folder (e.g. FFHQ) for fid_f")

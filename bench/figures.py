@@ -7,6 +7,8 @@
   several timesteps, one row per kappa.
 - :func:`compare_figure` (Figs. 1/7-10 style): LQ, every method's restoration and the GT of one
   image, each with a zoomed crop whose box is drawn on the LQ.
+- :func:`validation_curves_figure` (the paper's efficiency argument, measured): validation PSNR
+  against training iterations of several runs (their ``validation.csv``), bicubic as a level.
 Every function checks its inputs and raises one clear :class:`ResShiftError` when one is missing.
 """
 from __future__ import annotations
@@ -249,6 +251,61 @@ def perception_distortion_figure(series: dict[str, dict[int, str | Path]], perce
     ax.set_xlabel("MSE (Y channel, from PSNR-Y; log scale)")
     ax.set_ylabel(f"{chosen.upper()}{note}")
     ax.set_title("Perception-distortion trade-off (labels: steps)", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------- validation curves
+def read_validation(path: str | Path) -> tuple[list[int], list[float]]:
+    """(iterations, PSNR-Y) of a training run's ``validation.csv`` (``train.validate_every``)."""
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise ResShiftError(f"validation curves: {path}: no such file (train with train.validate_every > 0, "
+                            "or the workflow's training.<run>.validate)")
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("psnr_y")]
+    if not rows:
+        raise ResShiftError(f"validation curves: {path}: no validation rows")
+    return [int(r["iteration"]) for r in rows], [float(r["psnr_y"]) for r in rows]
+
+
+def bicubic_psnr(data_dir: str | Path) -> float:
+    """Mean PSNR-Y of bicubic x4 upsampling on a built SR set (gt/, lq/)."""
+    import torch.nn.functional as F
+
+    from resshift.demo import psnr_y
+    from resshift.imageio import list_images, read_image
+
+    data_dir = Path(data_dir)
+    lqs = list_images(data_dir / "lq") if (data_dir / "lq").is_dir() else []
+    if not lqs:
+        raise ResShiftError(f"validation curves: {data_dir}: not a built SR set (no lq/ images)")
+    vals = []
+    for lq_path in lqs:
+        lq, gt = read_image(lq_path)[0][None], read_image(data_dir / "gt" / lq_path.name)[0][None]
+        sf = gt.shape[-1] // lq.shape[-1]
+        vals.append(psnr_y(F.interpolate(lq, scale_factor=sf, mode="bicubic").clamp(0, 1), gt))
+    return float(np.mean(vals))
+
+
+def validation_curves_figure(curves: dict[str, str | Path], bicubic: float | None = None, dataset: str = ""):
+    """Validation PSNR-Y against training iterations, one line per run (label -> validation.csv);
+    ``bicubic``: the bicubic level on the same set, dashed."""
+    if not curves:
+        raise ResShiftError("validation curves: no runs given")
+    data = {label: read_validation(path) for label, path in curves.items()}
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    for label, (its, psnr) in data.items():
+        ax.plot(its, psnr, "o-", ms=3, label=label)
+    if bicubic is not None:
+        ax.axhline(bicubic, color="grey", ls="--", lw=1, label=f"bicubic ({bicubic:.2f} dB)")
+    ax.set_xlabel("training iterations")
+    ax.set_ylabel("validation PSNR-Y (dB, EMA weights)")
+    ax.set_title("Validation PSNR during training" + (f" ({dataset})" if dataset else ""), fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

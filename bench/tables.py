@@ -261,7 +261,8 @@ def added_rows(results: Path, t: dict, cols, dataset_map: dict) -> list[dict]:
 
 def row_label(method: str, results: Path | None = None) -> str:
     """A row's label: the registered method's label, with ``(run)`` for workflow-trained weights.
-    A trained ResShift run is "ResShiftL" only when its configuration has the LPIPS term (Eq. 11)."""
+    A trained ResShift run is "ResShiftL" only when its configuration has the LPIPS term (Eq. 11);
+    a retrained LDM that predicts x_0 (``diffusion.prediction: sample``) says so."""
     name, _, run = method.partition("@")
     label = method
     try:
@@ -275,6 +276,10 @@ def row_label(method: str, results: Path | None = None) -> str:
     if run and name == "resshift" and results is not None and run_config.is_file():
         loss = (yaml.safe_load(run_config.read_text()) or {}).get("loss") or {}
         label = "ResShiftL" if float(loss.get("lpips_vgg") or 0) > 0 else "ResShift"
+    if run and name == "ldm_retrained" and results is not None and run_config.is_file():
+        diffusion = (yaml.safe_load(run_config.read_text()) or {}).get("diffusion") or {}
+        if diffusion.get("prediction") == "sample":
+            label = "LDM (x0-pred., same budget)"
     return f"{label} ({run})" if run else label
 
 
@@ -299,6 +304,36 @@ def customised(n: int, rows: list[tuple[str, int]] | None = None, metrics: list[
 def unavailable_reason(results: Path, dataset: str, metric: str, method: str, steps: int) -> str | None:
     """Why ``metric`` is empty in a metrics file (recorded by ``resshift-bench metrics``), if it is."""
     return metrics_notes(metrics_csv(results, dataset, method, steps)).get("unavailable", {}).get(metric)
+
+
+# How a paper test set is named in the tables' titles (to say which set a stand-in replaces).
+DATASET_TITLES = {"imagenet_test": "ImageNet-Test", "realsr_v3": "RealSR-V3", "realset80": "RealSet80",
+                  "inpaint_imagenet_test": "ImageNet", "inpaint_celeba_test": "CelebA-HQ",
+                  "celeba_test_bfr": "CelebA-Test"}
+
+
+def title(results: Path, t: dict, dataset_map: dict) -> str:
+    """The specification's title with every paper test set that ``dataset_map`` replaces named as
+    the set actually used: "x4 SR on demo_sr, 25 crops (standing in for ImageNet-Test)" (the
+    count from the built set's manifest; crops when its recipe cuts tiles)."""
+    text = t["title"]
+    for paper_ds in dict.fromkeys(d for d, _, _ in columns(t)):
+        real = dataset_map.get(paper_ds, paper_ds)
+        if real == paper_ds:
+            continue
+        used = real
+        manifest = results / "data" / real / "manifest.csv"
+        if manifest.is_file():
+            with open(manifest, newline="") as f:
+                rows = list(csv.DictReader(f))
+            unit = "crops" if any(r.get("tile") for r in rows) else "images"
+            used = f"{real}, {len(rows)} {unit}"
+        label = DATASET_TITLES.get(paper_ds, paper_ds)
+        if label in text:
+            text = text.replace(label, f"{used} (standing in for {label})", 1)
+        else:
+            text += f" (on {used}, standing in for {label})"
+    return text
 
 
 def build(n: int, results: str | Path = "results", dataset_map: dict | None = None,
@@ -358,7 +393,7 @@ def build(n: int, results: str | Path = "results", dataset_map: dict | None = No
     lower.update({"runtime_s": True, "params_M": True, "params_frozen_M": True})
     defs = definitions(results, t, dataset_map, out_rows)
     csv_only = [CSV_ONLY[e] for e in t.get("extra", []) if e in CSV_ONLY]
-    return {"table": int(n), "title": t["title"], "columns": names, "lower_better": lower, "rows": out_rows,
+    return {"table": int(n), "title": title(results, t, dataset_map), "columns": names, "lower_better": lower, "rows": out_rows,
             "definitions": {spec()["labels"].get(m, m): d for m, d in defs.items()},
             "column_metrics": {column_name(t, *c): c[2] for c in cols},
             "csv_only": csv_only, "labels": extra_labels(t.get("extra", []), timings),
@@ -367,13 +402,18 @@ def build(n: int, results: str | Path = "results", dataset_map: dict | None = No
 
 
 def extra_labels(extras: list[str], timings: list[dict]) -> dict[str, str]:
-    """Headers of the extra columns; the runtime ones name the batch and the device(s) measured."""
+    """Headers of the extra columns; the runtime ones name the device(s), the torch threads and the
+    batch, as the timing records say (e.g. "Runtime (s, CPU, 1 thread, batch 1)")."""
     labels = {e: spec()["labels"].get(e, e) for e in extras}
     if "runtime_s" in extras:
-        devices = sorted({tm["device_name"] for tm in timings if tm.get("device_name")}) or ["device not recorded"]
+        devices = sorted({("CPU" if tm["device_name"] == "cpu" else tm["device_name"]) for tm in timings
+                          if tm.get("device_name")}) or ["device not recorded"]
+        threads = sorted({int(tm["threads"]) for tm in timings if tm.get("threads") and tm.get("device_name") == "cpu"})
         batches = sorted({tm["throughput_batch"] for tm in timings if tm.get("throughput_batch")})
         where = ", ".join(devices)
-        labels["runtime_s"] = f"Runtime (s, batch 1, {where})"
+        if threads:
+            where += f", {'/'.join(map(str, threads))} thread{'s' if threads != [1] else ''}"
+        labels["runtime_s"] = f"Runtime (s, {where}, batch 1)"
         labels["runtime_throughput_s"] = (f"Runtime (s/image, batch {'/'.join(map(str, batches)) or '?'}, {where})")
     return labels
 
@@ -459,6 +499,19 @@ def to_csv(table: dict) -> str:
     return buf.getvalue()
 
 
+def footnotes(table: dict, interval: str = "Parentheses: 95% bootstrap interval. ") -> str:
+    """The notes under a table (markers †, ‡, §; the runtime and parameter notes), one paragraph."""
+    return ("Bold: best, underlined: second. " + interval
+            + "† not a reproduction of the paper's row (no paper value shown): "
+            + "; ".join(sorted({f"{r['label']}: {r['note']}" for r in table["rows"] if r["note"]}))
+            + "".join(f" ‡ unavailable: {why}." for why in sorted({w for r in table["rows"]
+                                                                  for w in r.get("unavailable", {}).values()}))
+            + "".join(f" § {r['label']} ({r['method']}) not run: {r['not_run']}." for r in table["rows"]
+                      if r.get("not_run"))
+            + (" " + RUNTIME_NOTE if "runtime_s" in table["columns"] else "")
+            + "".join(f" {note}" for note in table.get("params_notes", [])))
+
+
 def to_markdown(table: dict) -> str:
     ranks = _ranks(table)
     arrows = {c: (" ↓" if table["lower_better"].get(c) else " ↑") for c in table["columns"]}
@@ -485,16 +538,7 @@ def to_markdown(table: dict) -> str:
         if r.get("not_run"):
             cells = ["not run§"] + [""] * (len(cells) - 1)
         lines.append(f"| {label} | {steps} | " + " | ".join(cells) + " |")
-    lines += ["", "Bold: best, underlined: second. Parentheses: 95% bootstrap interval. "
-              "† not a reproduction of the paper's row (no paper value shown): "
-              + "; ".join(sorted({f"{r['label']}: {r['note']}" for r in table["rows"] if r["note"]}))
-              + "".join(f" ‡ unavailable: {why}." for why in sorted({w for r in table["rows"]
-                                                                    for w in r.get("unavailable", {}).values()}))
-              + "".join(f" § {r['label']} ({r['method']}) not run: {r['not_run']}." for r in table["rows"]
-                        if r.get("not_run"))
-              + (" " + RUNTIME_NOTE if "runtime_s" in table["columns"] else "")
-              + "".join(f" {note}" for note in table.get("params_notes", [])),
-              ""]
+    lines += ["", footnotes(table), ""]
     lines += [f"{m}: {d}." for m, d in table.get("definitions", {}).items()]
     lines += [f"Warning: {w}." for w in warnings(table)]
     lines += ["", "Provenance: " + json.dumps(table["provenance"], sort_keys=True)]
@@ -503,8 +547,8 @@ def to_markdown(table: dict) -> str:
 
 def to_latex(table: dict) -> str:
     ranks = _ranks(table)
-    esc = (lambda s: s.replace("_", r"\_").replace("%", r"\%"))
-    lines = [r"\begin{tabular}{ll" + "c" * len(table["columns"]) + "}", r"\toprule",
+    esc = (lambda s: s.replace("_", r"\_").replace("%", r"\%").replace("&", r"\&").replace("#", r"\#"))
+    lines = [f"% Table {table['table']}: {table['title']}", r"\begin{tabular}{ll" + "c" * len(table["columns"]) + "}", r"\toprule",
              "Method & Steps & " + " & ".join(esc(table.get("labels", {}).get(c, c))
                                              + (r" $\downarrow$" if table["lower_better"].get(c) else r" $\uparrow$")
                                              for c in table["columns"]) + r" \\", r"\midrule"]
@@ -518,7 +562,10 @@ def to_latex(table: dict) -> str:
         dagger = r"$^\S$" if r.get("not_run") else "" if r["reproduction"] else r"$^\dagger$"
         steps = "" if r["steps"] < 0 else str(r["steps"])
         lines.append(f"{esc(r['label'])}{dagger} & {steps} & " + " & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"] + ([f"% {RUNTIME_NOTE}"] if "runtime_s" in table["columns"] else [])
+    lines += [r"\bottomrule", r"\end{tabular}", "",
+              r"\noindent\footnotesize Table " + f"{table['table']}: " + esc(table["title"]) + r". "
+              + esc(footnotes(table, "")).replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$")
+              .replace("§", r"\S{}")]
     lines += [f"% {m}: {d}" for m, d in table.get("definitions", {}).items()]
     lines += [f"% warning: {w}" for w in warnings(table)]
     lines += [f"% provenance: {json.dumps(table['provenance'], sort_keys=True)}"]

@@ -117,3 +117,28 @@ def test_perception_distortion_points_and_offline_metric(tmp_path):
         FG.perception_distortion_figure({"LDM": {4: tmp_path / "nothing.csv"}})
     with pytest.raises(ResShiftError, match="none of lpips, niqe"):
         FG.perception_distortion_figure({"X": {4: _metrics_file(tmp_path / "p.csv", [30])}})
+
+
+def test_validation_curves_one_line_per_run_bicubic_level_and_cli(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "validation.csv").write_text("iteration,psnr_y,lpips\n200,24.5,nan\n400,25.25,nan\n")
+    (tmp_path / "b" / "validation.csv").write_text("iteration,psnr_y,lpips\n200,11.0,nan\n400,20.0,nan\n")
+    curves = {"ResShift-4": tmp_path / "a" / "validation.csv", "LDM-15": tmp_path / "b" / "validation.csv"}
+    ax = FG.validation_curves_figure(curves, bicubic=25.91).axes[0]
+    lines = {l.get_label(): l for l in ax.get_lines()}
+    assert set(lines) == {"ResShift-4", "LDM-15", "bicubic (25.91 dB)"}
+    assert list(lines["ResShift-4"].get_xdata()) == [200, 400] and list(lines["LDM-15"].get_ydata()) == [11.0, 20.0]
+    assert ax.get_xlabel() == "training iterations" and ax.get_ylabel().startswith("validation PSNR-Y")
+    # bicubic from a built set: identical LQ/GT sizes x4; a GT equal to the bicubic upsampling scores high
+    data = _built_set(tmp_path)
+    import math
+
+    level = FG.bicubic_psnr(data)
+    assert 0 < level < 40 and math.isfinite(level)
+    assert main(["figure", "validation", "--curves", *(f"{k}={v}" for k, v in curves.items()),
+                 "--data", str(data), "--out", str(tmp_path / "v")]) == 0
+    assert (tmp_path / "v.png").stat().st_size > 1000 and (tmp_path / "v.pdf").is_file()
+    with pytest.raises(ResShiftError, match="no such file .*validate_every"):
+        FG.validation_curves_figure({"x": tmp_path / "none.csv"})
+    assert main(["figure", "validation", "--curves", "nolabel", "--out", str(tmp_path / "w")]) == 2

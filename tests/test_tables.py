@@ -159,6 +159,25 @@ def test_config_rows_and_metrics_replace_the_paper_columns_and_unavailable_metri
     md = T.to_markdown(table)
     assert "n/a‡" in md and "‡ unavailable: lpips: weights missing: alex.pth." in md
     assert "| ResShift (demo_t4)† | 4 | **27.60" in md
+    # the title names the set used and its size (crops: its recipe cuts tiles); the .tex keeps
+    # the title and the footnotes
+    assert table["title"] == "x4 SR on demo_sr (standing in for ImageNet-Test)"      # no built set: no count
+    assert md.startswith("### Table 2: x4 SR on demo_sr (standing in for ImageNet-Test)")
+    (tmp_path / "data" / "demo_sr").mkdir(parents=True)
+    with open(tmp_path / "data" / "demo_sr" / "manifest.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["sample", "source", "tile"]] + [[f"a_c{k}", "skimage:a", f"0,{k},256"] for k in range(3)])
+    table = T.build(2, tmp_path, {"imagenet_test": "demo_sr"}, rows=rows, metrics=["psnr", "ssim", "lpips", "niqe"])
+    assert table["title"] == "x4 SR on demo_sr, 3 crops (standing in for ImageNet-Test)"
+    tex = T.to_latex(table)
+    assert tex.startswith("% Table 2: x4 SR on demo_sr, 3 crops (standing in for ImageNet-Test)")
+    assert "Table 2: x4 SR on demo\\_sr, 3 crops (standing in for ImageNet-Test). Bold: best" in tex
+    assert r"$^\dagger$ not a reproduction" in tex and r"$^\ddagger$ unavailable: lpips: weights missing" in tex
+    # a retrained LDM predicting x_0 is labelled so
+    (tmp_path / "models" / "demo_ldm").mkdir(parents=True)
+    (tmp_path / "models" / "demo_ldm" / "config.yaml").write_text("diffusion: {kind: eps, prediction: sample}\n")
+    assert T.row_label("ldm_retrained@demo_ldm", tmp_path) == "LDM (x0-pred., same budget) (demo_ldm)"
+    (tmp_path / "models" / "demo_ldm" / "config.yaml").write_text("diffusion: {kind: eps}\n")
+    assert T.row_label("ldm_retrained@demo_ldm", tmp_path) == "LDM (retrained, same budget) (demo_ldm)"
 
 
 def test_rows_not_run_here_are_named_with_the_reason(tmp_path, monkeypatch):

@@ -111,12 +111,17 @@ def test_table2_shows_batch1_latency_names_the_device_and_keeps_throughput_in_th
     assert "runtime_throughput_s" not in table["columns"]
     md = T.to_markdown(table)
     header = md.splitlines()[2]
-    assert "Runtime (s, batch 1, NVIDIA H200)" in header and "batch 64" not in header
+    assert "Runtime (s, NVIDIA H200, batch 1)" in header and "batch 64" not in header
     assert "0.1860" in md and "0.0110" not in md
     assert "appear to be batch-1 latencies" in md and "0.682" in md
     csv_header = T.to_csv(table).splitlines()[0].split(",")
     assert "runtime_s" in csv_header and "runtime_throughput_s" in csv_header
-    assert "Runtime (s, batch 1, NVIDIA H200)" in T.to_latex(table)
+    assert "Runtime (s, NVIDIA H200, batch 1)" in T.to_latex(table)
+    # on the CPU the header names the threads the timing ran with, as recorded
+    labels = T.extra_labels(["runtime_s"], [{"device_name": "cpu", "threads": 1, "throughput_batch": 64}])
+    assert labels["runtime_s"] == "Runtime (s, CPU, 1 thread, batch 1)"
+    labels = T.extra_labels(["runtime_s"], [{"device_name": "cpu", "threads": 4}])
+    assert labels["runtime_s"] == "Runtime (s, CPU, 4 threads, batch 1)"
 
 
 def test_stablesr_rows_show_its_release_parameters_not_zero(tmp_path):
