@@ -137,7 +137,7 @@ def build_diffusion(cfg: dict):
         from .ldm import EpsDiffusion
 
         keys = ("train_steps", "beta_start", "beta_end", "beta_schedule", "sample_steps", "eta", "sf", "latent",
-                "scale_factor")
+                "scale_factor", "prediction")
         return EpsDiffusion(**{k: d[k] for k in keys if k in d})
     if d.get("kind", "resshift") != "resshift":
         raise ResShiftError(f"diffusion.kind {d['kind']!r}: use resshift or eps")

@@ -11,8 +11,17 @@ give 15 from t = 925); in pixel
 space each step's x_0 estimate is clipped to [-1, 1] (``clip_sample``, as improved-diffusion's
 ``clip_denoised`` and ResShift's pixel-space sampler), in latent space it is not (LDM).
 
-Config: ``diffusion: {kind: eps, train_steps: 1000, beta_start: 0.0015, beta_end: 0.0155,
-sample_steps: 15, eta: 1.0, sf: 4, latent: true, scale_factor: 1.0}``.
+``prediction``: what the network outputs. ``eps`` (the default; LDM's, and what the released LDM
+weights are) predicts the noise; ``sample`` predicts x_0 (loss ||x_0 - f_theta(x_t, y, t)||^2,
+diffusers' ``prediction_type="sample"``). The small demo model needs ``sample``: DDIM's first step
+from t = 991 recovers x_0 = (x_t - sqrt(1 - abar_t) eps_theta) / sqrt(abar_t), which multiplies
+the eps error by sqrt((1 - abar_t) / abar_t), about 36 at t = 991 (abar = 7.6e-4); a network that
+has not learnt eps to within a few percent then starts from noise (measured on demo_sr_val,
+benchmarks/demo_sweep.py). An x_0-predicting network has no such factor, and can start from the
+upsampled LQ (``output_skip``), as ResShift's does.
+
+Config: ``diffusion: {kind: eps, prediction: eps, train_steps: 1000, beta_start: 0.0015,
+beta_end: 0.0155, sample_steps: 15, eta: 1.0, sf: 4, latent: true, scale_factor: 1.0}``.
 """
 from __future__ import annotations
 
@@ -45,12 +54,18 @@ def ldm_ddim_timesteps(steps: int, train_steps: int = 1000) -> list[int]:
     return grid[::-1]
 
 
+PREDICTIONS = {"eps": "epsilon", "sample": "sample"}      # ours -> diffusers' prediction_type
+
+
 class EpsDiffusion(ChainSpace):
     kind = "eps"
 
     def __init__(self, *, train_steps: int = 1000, beta_start: float = 0.0015, beta_end: float = 0.0155,
                  beta_schedule: str = "scaled_linear", sample_steps: int = 15, eta: float = 1.0, sf: int = 4,
-                 latent: bool = True, scale_factor: float = 1.0):
+                 latent: bool = True, scale_factor: float = 1.0, prediction: str = "eps"):
+        if prediction not in PREDICTIONS:
+            raise ResShiftError(f"diffusion.prediction {prediction!r}: use {' or '.join(PREDICTIONS)}")
+        self.prediction = prediction
         self.train_steps, self.sample_steps, self.eta = int(train_steps), int(sample_steps), float(eta)
         self.beta = (float(beta_start), float(beta_end), beta_schedule)
         self.sf, self.latent, self.scale_factor = sf, latent, scale_factor
@@ -64,7 +79,7 @@ class EpsDiffusion(ChainSpace):
         start, end, kind = self.beta
         return DDIMScheduler(num_train_timesteps=self.train_steps, beta_start=start, beta_end=end,
                              beta_schedule=kind, clip_sample=not self.latent, set_alpha_to_one=False, steps_offset=1,
-                             timestep_spacing="leading", prediction_type="epsilon")
+                             timestep_spacing="leading", prediction_type=PREDICTIONS[self.prediction])
 
     @property
     def num_timesteps(self) -> int:
@@ -93,19 +108,22 @@ class EpsDiffusion(ChainSpace):
     def training_losses(self, model: Callable, hq: torch.Tensor, lq: torch.Tensor, t: torch.Tensor, *,
                         autoencoder=None, model_kwargs: dict | None = None, noise: torch.Tensor | None = None,
                         generator: torch.Generator | None = None, **_unused) -> dict:
-        """Per-sample eps-MSE: ``{"mse", "loss", "x_t", "pred_eps"}``."""
+        """Per-sample MSE against the noise (``prediction: eps``) or x_0 (``sample``):
+        ``{"mse", "loss", "x_t", "pred_eps" or "pred_x0"}``."""
         x0 = self.encode(hq, autoencoder)
         noise = randn(x0, generator) if noise is None else noise
         xt = self.q_sample(x0, t, noise)
         pred = model(xt, t, **(model_kwargs or {}))
-        mse = ((pred - noise) ** 2).mean(dim=tuple(range(1, pred.dim())))
-        return {"mse": mse, "loss": mse, "x_t": xt, "pred_eps": pred}
+        target = noise if self.prediction == "eps" else x0
+        mse = ((pred - target) ** 2).mean(dim=tuple(range(1, pred.dim())))
+        return {"mse": mse, "loss": mse, "x_t": xt, "pred_eps" if self.prediction == "eps" else "pred_x0": pred}
 
     @torch.no_grad()
     def ddim(self, eps_fn: Callable, x: torch.Tensor, generator: torch.Generator | None = None,
              steps: int | None = None, progress: bool = False) -> torch.Tensor:
-        """DDIM (Song et al. Eq. 12, eta ``self.eta``) from x_T = ``x``: ``eps_fn(x_t, t)`` predicts the
-        noise (``t`` a (B,) long tensor); the variance noise of each step is drawn from ``generator``."""
+        """DDIM (Song et al. Eq. 12, eta ``self.eta``) from x_T = ``x``: ``eps_fn(x_t, t)`` is the network
+        (``t`` a (B,) long tensor), predicting the noise, or x_0 with ``prediction: sample``; the
+        variance noise of each step is drawn from ``generator``."""
         sched = self._ddim_scheduler(steps)
         ts = sched.timesteps
         if progress:

@@ -158,9 +158,10 @@ def test_every_method_restores_a_tiny_batch(name, tmp_path):
     assert name in ("bicubic", "lq_input") or meta["params"]["trainable"] > 0
 
 
-def _closed_form_ddim(eps_fn, shape, steps, gen, eta=1.0, clip=False):
+def _closed_form_ddim(eps_fn, shape, steps, gen, eta=1.0, clip=False, x0_pred=False):
     """DDIM (Song et al. Eq. 12) with LDM's schedule and timesteps, written out in numpy/torch
-    (``clip``: each step's x_0 estimate clipped to [-1, 1], the pixel-space sampler)."""
+    (``clip``: each step's x_0 estimate clipped to [-1, 1], the pixel-space sampler; ``x0_pred``:
+    the network gives x_0, and eps is the one that x_0 implies at x_t)."""
     betas = np.linspace(0.0015 ** 0.5, 0.0155 ** 0.5, 1000, dtype=np.float64) ** 2
     abar = np.cumprod(1 - betas)
     step = 1000 // steps
@@ -171,8 +172,12 @@ def _closed_form_ddim(eps_fn, shape, steps, gen, eta=1.0, clip=False):
     for t in ts:
         a_t = abar[t]
         a_prev = abar[t - step] if t - step >= 0 else abar[0]
-        eps = eps_fn(x, t)
-        x0 = (x - (1 - a_t) ** 0.5 * eps) / a_t ** 0.5
+        if x0_pred:
+            x0 = eps_fn(x, t)
+            eps = (x - a_t ** 0.5 * x0) / (1 - a_t) ** 0.5
+        else:
+            eps = eps_fn(x, t)
+            x0 = (x - (1 - a_t) ** 0.5 * eps) / a_t ** 0.5
         x0 = x0.clamp(-1, 1) if clip else x0
         sigma = eta * ((1 - a_prev) / (1 - a_t)) ** 0.5 * (1 - a_t / a_prev) ** 0.5
         z = torch.randn(shape, generator=gen, dtype=torch.float32)
@@ -196,6 +201,34 @@ def test_ddim_matches_its_closed_form(steps):
                                 clip=True)
     assert d.timesteps(steps) == ts
     torch.testing.assert_close(ours, ref.clamp(-1, 1), atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("steps", [4, 15])
+def test_x0_prediction_ddim_matches_its_closed_form(steps):
+    """``prediction: sample`` (the demo's same-budget LDM): DDIM with the network's x_0 (clipped
+    in pixel space) and the eps it implies, as written out; not the eps sampler's result."""
+    from resshift.ldm import EpsDiffusion
+
+    lq = torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(1)) * 2 - 1
+
+    def x0_model(x, t, lq=None):                                # a fixed, non-trivial "network"
+        tt = t if isinstance(t, int) else int(t.reshape(-1)[0])
+        return 0.8 * lq + 0.1 * x * (tt / 1000.0)
+
+    d = EpsDiffusion(sf=1, latent=False, sample_steps=steps, prediction="sample")
+    ours = d.sample(x0_model, lq, model_kwargs={"lq": lq}, generator=torch.Generator().manual_seed(7))
+    ref, _ = _closed_form_ddim(lambda x, t: x0_model(x, t, lq), lq.shape, steps, torch.Generator().manual_seed(7),
+                               clip=True, x0_pred=True)
+    torch.testing.assert_close(ours, ref.clamp(-1, 1), atol=2e-5, rtol=1e-5)
+    as_eps = EpsDiffusion(sf=1, latent=False, sample_steps=steps).sample(
+        x0_model, lq, model_kwargs={"lq": lq}, generator=torch.Generator().manual_seed(7))
+    assert (as_eps - ours).abs().max() > 0.1
+    # training: the loss compares the output with x_0, not with the noise
+    hq, noise, t = torch.rand(2, 3, 4, 4) * 2 - 1, torch.randn(2, 3, 4, 4), torch.tensor([10, 900])
+    out = d.training_losses(lambda x, t: hq, hq, hq, t, noise=noise)
+    assert torch.equal(out["mse"], torch.zeros(2)) and "pred_x0" in out
+    with pytest.raises(ResShiftError, match="diffusion.prediction 'v'"):
+        EpsDiffusion(prediction="v")
 
 
 def test_released_ldm_adapter_samples_ddim_in_closed_form(tmp_path):
