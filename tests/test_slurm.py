@@ -89,4 +89,7 @@ def test_ci_workflow_through_sbatch_equals_local_run(slurm, tmp_path):
 
     local_results, slurm_results = tmp_path / "local" / "results", tmp_path / "slurm" / "results"
     assert table(slurm_results / "table2.csv") == table(local_results / "table2.csv")
-    assert restored(slurm_results) == restored(local_results) and len(restored(local_results)) == 9
+    with open(local_results / "data" / "demo_sr_val" / "manifest.csv", newline="") as f:
+        samples = len(list(csv.DictReader(f)))                      # the CI table's test set
+    rows = len(cfg["tables"][0]["rows"])
+    assert restored(slurm_results) == restored(local_results) and len(restored(local_results)) == rows * samples

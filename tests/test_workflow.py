@@ -118,6 +118,10 @@ def test_resshiftl_demo_run_only_where_the_vgg_weights_are(tmp_path):
     assert job_counts(out.stdout + out.stderr)["train"] == 4 and "resshift@demo_l4:4" in out.stdout
 
 
+def table2_title(results):
+    return (results / "table2.md").read_text().splitlines()[0].removeprefix("### Table 2: ")
+
+
 def test_ci_workflow_end_to_end(tmp_path):
     cfg = yaml.safe_load((FIXTURES / "ci.yaml").read_text())
     cfg["results_dir"] = str(tmp_path / "results")
@@ -142,8 +146,14 @@ def test_ci_workflow_end_to_end(tmp_path):
     assert not lpips_missing or ("n/a‡" in md and "‡ unavailable: lpips:" in md)
     for rule in ("build_dataset", "train", "restore", "metrics", "time", "table"):
         assert (results / "logs" / rule).is_dir() and (results / "benchmarks" / rule).is_dir(), rule
-    assert len(list((results / "restored" / "demo_sr" / "resshift@ci_t4-4").glob("*.png"))) == 3
-    for name in ("schedule", "forward_process", "compare_demo_sr"):
+    with open(results / "data" / "demo_sr_val" / "manifest.csv", newline="") as f:
+        samples = len(list(csv.DictReader(f)))
+    assert len(list((results / "restored" / "demo_sr_val" / "resshift@ci_t4-4").glob("*.png"))) == samples == 6
+    assert table2_title(results) == "x4 SR on demo_sr_val, 6 crops (standing in for ImageNet-Test)"
+    for run in ("ci_t4", "ci_ldm"):                           # validate: every 3 of 6 iterations
+        lines = (results / "models" / run / "validation.csv").read_text().splitlines()
+        assert [line.split(",")[0] for line in lines] == ["iteration", "3", "6"], lines
+    for name in ("schedule", "forward_process", "compare_demo_sr_val", "validation_curves"):
         assert (results / "figures" / f"{name}.png").stat().st_size > 1000
         assert (results / "figures" / f"{name}.pdf").is_file()
 
@@ -154,12 +164,13 @@ def test_ci_workflow_end_to_end(tmp_path):
     changed = snakemake("-n", "--configfile", str(write_config(tmp_path / "ci2.yaml", cfg)), workdir=tmp_path)
     jobs = job_counts(changed.stdout + changed.stderr)
     assert jobs == {"train": 1, "restore": 1, "time_method": 1, "metrics": 1, "table": 1, "figure_compare": 1,
-                    "all": 1}, jobs
+                    "figure_validation": 1, "all": 1}, jobs
 
     report = snakemake("--configfile", str(config), "--report", str(tmp_path / "report.html"), workdir=tmp_path)
     assert report.returncode == 0, report.stderr[-2000:]
     html = (tmp_path / "report.html").read_text(errors="replace")
-    assert "table2" in html and "compare_demo_sr" in html and "forward_process" in html
+    assert "table2" in html and "compare_demo_sr_val" in html and "forward_process" in html
+    assert "validation_curves" in html
 
 
 @pytest.mark.parametrize("mistake,line", [

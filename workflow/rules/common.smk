@@ -74,7 +74,7 @@ def training_runs():
             print(f"resshift-bench workflow: run {name} and its table rows left out: {missing} not found "
                   "(torchvision downloads them at first use where there is a network)", file=sys.stderr)
             continue
-        runs[name] = {"config": r["config"], "set": dict(r.get("set") or {})}
+        runs[name] = {"config": r["config"], "set": dict(r.get("set") or {}), "validate": r.get("validate")}
     for entry in config.get("tables") or []:
         for name, *_ in grid_runs(entry["grid"]) if entry.get("grid") else []:
             runs[name] = {"config": name, "set": dict(entry.get("set") or {})}
@@ -85,7 +85,18 @@ RUNS = training_runs()
 
 
 def train_sets(run):
-    return " ".join(f"--set {shlex.quote(f'{k}={v}')}" for k, v in sorted(RUNS[run]["set"].items()))
+    sets = dict(RUNS[run]["set"])
+    val = RUNS[run].get("validate")
+    if val:                                     # validation PSNR every N iterations on a built set
+        data = f"{RESULTS}/data/{val['dataset']}"
+        sets.update({"train.validate_every": val["every"], "validation.gt": f"{data}/gt", "validation.lq": f"{data}/lq"})
+    return " ".join(f"--set {shlex.quote(f'{k}={v}')}" for k, v in sorted(sets.items()))
+
+
+def train_inputs(run):
+    """The validation set a run reads (training: <run>: validate:), else nothing."""
+    val = RUNS[run].get("validate")
+    return [f"{RESULTS}/data/{val['dataset']}"] if val else []
 
 
 # ------------------------------------------------------------------ tables
@@ -269,7 +280,7 @@ def run_inputs(method):
 def figure_setting(name):
     setting = (config.get("figures") or {}).get(name)
     if not setting:
-        raise WorkflowError(f"figure {name}: no `figures.{name}` in the config (e.g. {{dataset: demo_sr, image: chelsea}})")
+        raise WorkflowError(f"figure {name}: no `figures.{name}` in the config (e.g. {{dataset: demo_sr, image: chelsea_c0}})")
     return setting
 
 
@@ -344,9 +355,22 @@ def perception_points():
     return points
 
 
+def validation_runs():
+    """(label, run, validation set) of the validation-curves figure; every run needs `validate`."""
+    out = []
+    for label, run in figure_setting("validation")["runs"].items():
+        val = (RUNS.get(run) or {}).get("validate")
+        if not val:
+            raise WorkflowError(f"figure validation_curves: training run {run!r} has no `validate:` key in the "
+                                "config's training (e.g. validate: {dataset: demo_sr_val, every: 200})")
+        out.append((label, run, val["dataset"]))
+    return out
+
+
 def figure_targets():
     figs = config.get("figures") or {}
     names = (["schedule"] if figs.get("schedule", True) else []) + (["forward_process"] if figs.get("forward") else [])
+    names += ["validation_curves"] if figs.get("validation") else []
     names += [f"compare_{c['dataset']}" for c in figs.get("compare") or []]
     return [f"{RESULTS}/figures/{n}.{ext}" for n in names for ext in ("png", "pdf")]
 

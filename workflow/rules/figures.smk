@@ -115,3 +115,28 @@ rule figure_perception:
         cpu_slots=1,
     shell:
         "resshift-bench figure perception --series {params.series} --out {params.stem} > {log} 2>&1"
+
+
+rule figure_validation:
+    input:
+        checkpoints=lambda w: [f"{MODELS}/{run}/checkpoints/last.pth" for _, run, _ in validation_runs()],
+        data=lambda w: sorted({f"{RESULTS}/data/{ds}" for _, _, ds in validation_runs()}),
+    output:
+        png=report(f"{RESULTS}/figures/validation_curves.png", caption="../report/validation_curves.rst",
+                   category="Figures"),
+        pdf=f"{RESULTS}/figures/validation_curves.pdf",
+    params:
+        stem=lambda w, output: output.png[: -len(".png")],
+        curves=lambda w: " ".join(shlex.quote(f"{label}={MODELS}/{run}/validation.csv")
+                                  for label, run, _ in validation_runs()),
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/figure/validation_curves.log",
+    benchmark:
+        f"{BENCH}/figure/validation_curves.tsv"
+    threads: 1
+    resources:
+        cpu_slots=1,
+    shell:
+        "resshift-bench figure validation --curves {params.curves} --data {input.data[0]} --out {params.stem} > {log} 2>&1"

@@ -1,6 +1,8 @@
 # Training: a configuration (packaged name or YAML) plus overrides -> results/models/<run>/
 # (checkpoints/, log.csv, validation.csv, config.yaml). Several GPUs: torchrun, one process each.
 rule train:
+    input:
+        validation=lambda w: train_inputs(w.run),
     output:
         checkpoint=f"{MODELS}/{{run}}/checkpoints/last.pth",
         config=f"{MODELS}/{{run}}/config.yaml",
