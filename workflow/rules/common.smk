@@ -358,7 +358,8 @@ def perception_points():
 def validation_runs():
     """(label, run, validation set) of the validation-curves figure; every run needs `validate`."""
     out = []
-    for label, run in figure_setting("validation")["runs"].items():
+    for entry in figure_setting("validation")["runs"]:
+        label, run = entry["label"], entry["run"]
         val = (RUNS.get(run) or {}).get("validate")
         if not val:
             raise WorkflowError(f"figure validation_curves: training run {run!r} has no `validate:` key in the "
