@@ -64,17 +64,28 @@ class WindowAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def position_bias(self) -> torch.Tensor:
+        """The relative position bias as an additive mask (heads, n, n)."""
+        n = self.window * self.window
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
+        return bias.view(n, n, -1).permute(2, 0, 1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B * nW, n, C) windows; ``mask`` (nW, n, n) the shifted-window mask, or ``attn_mask``
+        (heads, n, n) / (nW, heads, n, n) the whole additive mask (bias included) when the caller
+        has it cached. The softmax runs in ``scaled_dot_product_attention``."""
         bw, n, c = x.shape
         q, k, v = self.qkv(x).reshape(bw, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
-        attn = (q * self.scale) @ k.transpose(-2, -1)
-        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
-        attn = attn + bias.view(n, n, -1).permute(2, 0, 1).unsqueeze(0).to(attn.dtype)
-        if mask is not None:
-            nw = mask.shape[0]
-            attn = attn.view(bw // nw, nw, self.num_heads, n, n) + mask[None, :, None]
-            attn = attn.view(-1, self.num_heads, n, n)
-        out = (attn.softmax(dim=-1) @ v).transpose(1, 2).reshape(bw, n, c)
+        if attn_mask is None:
+            attn_mask = self.position_bias()
+            if mask is not None:
+                attn_mask = attn_mask[None] + mask[:, None]
+        if attn_mask.dim() == 4:                 # (nW, heads, n, n): split the batch from the windows
+            nw = attn_mask.shape[0]
+            q, k, v = (t.reshape(bw // nw, nw, self.num_heads, n, -1) for t in (q, k, v))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask.to(q.dtype), scale=self.scale)
+        out = out.reshape(bw, self.num_heads, n, -1).transpose(1, 2).reshape(bw, n, c)
         return self.proj(out)
 
 
@@ -106,6 +117,7 @@ class SwinBlock(nn.Module):
         # the mask for the actual input size (the released code does the same).
         self.register_buffer("attn_mask", mask)
         self._mask_cache: dict[tuple, torch.Tensor] = {}
+        self._bias_cache: dict[tuple, tuple] = {}
 
     def _mask(self, h: int, w: int, like: torch.Tensor) -> torch.Tensor | None:
         if self.shift == 0:
@@ -115,6 +127,22 @@ class SwinBlock(nn.Module):
             self._mask_cache[key] = shifted_window_mask(h, w, self.window, self.shift).to(like)
         return self._mask_cache[key]
 
+    def _attn_mask(self, h: int, w: int, like: torch.Tensor) -> torch.Tensor | None:
+        """Position bias plus shifted-window mask, built once per size while the weights stay
+        unchanged (inference); None when gradients flow into the bias table (training)."""
+        table = self.attn.relative_position_bias_table
+        if torch.is_grad_enabled() and table.requires_grad:
+            return None
+        key = (h, w, like.device, table.dtype, table._version, table.data_ptr())
+        cached = self._bias_cache.get((h, w, like.device))
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                bias = self.attn.position_bias().to(like.device)
+                mask = self._mask(h, w, bias)
+                full = (bias[None] + mask[:, None] if mask is not None else bias).contiguous()
+            self._bias_cache[(h, w, like.device)] = cached = (key, full)
+        return cached[1]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         if h % self.window or w % self.window:
@@ -123,7 +151,9 @@ class SwinBlock(nn.Module):
         y = self.norm1(x)
         if self.shift:
             y = torch.roll(y, shifts=(-self.shift, -self.shift), dims=(2, 3))
-        y = self.attn(_windows(y, self.window), mask=self._mask(h, w, x))
+        full = self._attn_mask(h, w, x)
+        y = self.attn(_windows(y, self.window), mask=None if full is not None else self._mask(h, w, x),
+                      attn_mask=full)
         y = _unwindows(y, self.window, h, w)
         if self.shift:
             y = torch.roll(y, shifts=(self.shift, self.shift), dims=(2, 3))

@@ -51,11 +51,9 @@ class AttnBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         y = self.norm(x)
-        q, k, v = (m(y).reshape(b, c, h * w) for m in (self.q, self.k, self.v))
-        # softmax(q^T k / sqrt(c)) applied to v, with the scaling after the product (the released
-        # layer's rounding; scaled_dot_product_attention differs by ~1e-6)
-        weights = torch.softmax(torch.bmm(q.transpose(1, 2), k) * (c ** -0.5), dim=2)
-        out = torch.bmm(v, weights.transpose(1, 2))
+        q, k, v = (m(y).reshape(b, 1, c, h * w).transpose(2, 3) for m in (self.q, self.k, self.v))
+        # softmax(q^T k / sqrt(c)) applied to v, fused (one head of c channels, tokens = pixels)
+        out = F.scaled_dot_product_attention(q, k, v).transpose(2, 3)
         return x + self.proj_out(out.reshape(b, c, h, w))
 
 
