@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from resshift.diffusion import randn
+from resshift.noise import randn
 from resshift.errors import ResShiftError
 from resshift.nets.layers import (
     Downsample,

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import torch
 
+from resshift.chain import reverse_chain
 from resshift.errors import ResShiftError
+from resshift.noise import GeneratorNoise
 
 from .base import Restorer, WeightFile, register
 
@@ -89,13 +91,11 @@ class LDM(Restorer):
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):
         # LDMSuperResolutionPipeline's loop: LQ in [-1, 1] concatenated to the latent, DDIM eta 1.
-        from resshift.diffusion import randn
-
         lq11 = lq.to(self.device) * 2 - 1
         b, _, h, w = lq11.shape
         like = lq11.new_empty(b, self.vqvae.config.latent_channels, h, w)   # the latent is the LQ's size (VQ-f4)
-        latents = ldm_diffusion().ddim(lambda x, t: self.unet(torch.cat([x, lq11], dim=1), t).sample,
-                                       randn(like, generator), generator, self.steps)
+        latents = reverse_chain(lambda x, t: self.unet(torch.cat([x, lq11], dim=1), t).sample, ldm_diffusion(), like,
+                                GeneratorNoise(generator, b), steps=self.steps)
         image = self.vqvae.decode(latents).sample
         return ((image.clamp(-1, 1) + 1) / 2)
 

@@ -123,7 +123,7 @@ def run_method(method: str, data_dir: str | Path, out_dir: str | Path, *, steps:
     """``method`` is a registry name, or ``NAME@RUN`` for a run trained under ``models``."""
 
     from resshift.imageio import list_images, read_image, read_mask, write_image
-    from resshift.sampling import seed_for
+    from resshift.noise import seed_for
 
     from .base import build, get, run_options
 

@@ -24,7 +24,7 @@ from PIL import Image
 
 from resshift.errors import ResShiftError
 from resshift.files import write_bytes_atomic
-from resshift.sampling import seed_for
+from resshift.noise import seed_for
 from resshift.progress import progress_bar
 
 RECIPES = Path(__file__).resolve().parent / "datasets"     # shipped inside the package

@@ -239,7 +239,8 @@ def time_method(method: str, *, device: str = "cpu", batch_size: int | None = No
     older name); returns the record. ResShift configurations run through the sampler; other
     registered methods through :func:`time_baseline`. ``seconds_per_image`` repeats the batch-1
     latency (the Table II column)."""
-    from resshift.sampling import NoiseField, sample
+    from resshift.noise import NoiseField
+    from resshift.sampling import sample
 
     if method not in RESSHIFT_METHODS or options:
         return time_baseline(method, steps=steps, device=device, batch_size=batch_size, size=size,

@@ -168,7 +168,7 @@ class ResShiftModel:
     @property
     def steps(self) -> int:
         """Sampling steps (T for ResShift; the DDIM steps for an eps model)."""
-        return getattr(self.diffusion, "sample_steps", self.diffusion.num_timesteps)
+        return self.diffusion.sample_steps
 
     @property
     def sf(self) -> int:

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resshift.sampling import LockstepTiles, NoiseField, Span, feather, sample, tile_grid, tile_spans
+from resshift.noise import NoiseField
+from resshift.sampling import LockstepTiles, Span, feather, sample, tile_grid, tile_spans
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

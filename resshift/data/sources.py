@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ResShiftError
-from ..sampling import seed_for
+from ..noise import seed_for
 
 PIPELINES = ("bicubic", "matlab_bicubic", "realesrgan", "face", "inpaint", "realesrgan_first_order", "face_test")
 
