@@ -40,7 +40,7 @@ from resshift.nets.layers import (
     timestep_embedding,
 )
 
-from .base import SingleNetworkRestorer, WeightFile
+from .base import BASELINES, SingleNetworkRestorer, WeightFile
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]   # (x_t, integer t of the 1000-step chain) -> eps
 
@@ -58,13 +58,13 @@ NUM_CLASSES = 1000
 CLASSIFIER_256 = dict(image_size=256, in_channels=3, model_channels=128, out_channels=NUM_CLASSES, num_res_blocks=2,
                       attention_resolutions=(32, 16, 8), channel_mult=(1, 1, 2, 2, 4, 4), num_head_channels=64,
                       use_scale_shift_norm=True, resblock_updown=True)
-CLASSIFIER = WeightFile("256x256_classifier.pt", OPENAI + "256x256_classifier.pt")
+CLASSIFIER = WeightFile("256x256_classifier.pt", OPENAI + "256x256_classifier.pt", subdir=BASELINES)
 MODELS = {
-    "imagenet": WeightFile("256x256_diffusion_uncond.pt", OPENAI + "256x256_diffusion_uncond.pt", size="2.1 GB"),
+    "imagenet": WeightFile("256x256_diffusion_uncond.pt", OPENAI + "256x256_diffusion_uncond.pt", size="2.1 GB", subdir=BASELINES),
     # class-conditional ImageNet model: RePaint's test_inet256_*.yml (with the classifier, scale 1.0)
-    "imagenet_cond": WeightFile("256x256_diffusion.pt", OPENAI + "256x256_diffusion.pt", size="2.1 GB"),
+    "imagenet_cond": WeightFile("256x256_diffusion.pt", OPENAI + "256x256_diffusion.pt", size="2.1 GB", subdir=BASELINES),
     "celeba": WeightFile("celeba256_250000.pt", REPAINT_DRIVE, size="2.1 GB; RePaint's download.sh fetches it",
-                         manual=True),
+                         manual=True, subdir=BASELINES),
 }
 
 LICENCES = {"imagenet": "MIT (openai guided-diffusion)", "imagenet_cond": "MIT (openai guided-diffusion)", "celeba": "CC BY-NC-SA 4.0 (RePaint's CelebA-HQ model)"}

@@ -19,7 +19,7 @@ import torch
 from resshift.errors import ResShiftError
 from resshift.sampling import pad_to_multiple
 
-from .base import Restorer, WeightFile, register
+from .base import BASELINES, Restorer, WeightFile, register
 from .gan import SpandrelRestorer
 
 LAMA_CELEBA = "https://huggingface.co/camenduru/big-lama/resolve/main/lama-celeba-hq/lama-fourier/models/best.ckpt"
@@ -43,7 +43,7 @@ class LaMa(SpandrelRestorer):
     name, task, label, sf, architecture = "lama", "inpaint", "LaMa", 1, "LaMa"
     licence = "Apache-2.0"
     weights = (WeightFile("big-lama.pt", "https://github.com/Sanster/models/releases/download/add_big_lama/big-lama.pt",
-                          size="205 MB"),)
+                          size="205 MB", subdir=BASELINES),)
 
     @classmethod
     def random_network(cls):
@@ -121,7 +121,7 @@ class LaMaCelebAHQ(Restorer):
     licence = "Apache-2.0"
     weights = (WeightFile("lama-celeba-hq-fourier-best.ckpt", LAMA_CELEBA,
                           size="Lightning checkpoint: generator (27.05 M, ~108 MB fp32), discriminator and training "
-                               "state; the authors' Google Drive folder lama-celeba-hq/lama-fourier, mirrored here"),)
+                               "state; the authors' Google Drive folder lama-celeba-hq/lama-fourier, mirrored here", subdir=BASELINES),)
 
     def load(self) -> None:
         path = self.weight_path(0)

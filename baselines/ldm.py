@@ -16,7 +16,7 @@ from resshift.chain import reverse_chain
 from resshift.errors import ResShiftError
 from resshift.noise import GeneratorNoise
 
-from .base import Restorer, WeightFile, register
+from .base import BASELINES, Restorer, WeightFile, register
 
 HF_LDM = "https://huggingface.co/CompVis/ldm-super-resolution-4x-openimages"
 
@@ -58,7 +58,7 @@ class LDM(Restorer):
     licence = "MIT (latent-diffusion)"
     steps_choices, default_steps = (4, 15, 50), 15
     weights = (WeightFile("ldm-super-resolution-4x-openimages", HF_LDM, size="about 450 MB (unet/ and vqvae/)",
-                          is_folder=True),)
+                          is_folder=True, subdir=BASELINES),)
 
     def load(self) -> None:
         from diffusers import UNet2DModel, VQModel

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import torch
 
+from resshift import weights as W
 from resshift.errors import ResShiftError
 
-from .base import Restorer, WeightFile, register
-
-RELEASE = "https://github.com/zsyOAOA/ResShift/releases/download/v2.0/"
+from .base import Restorer, register
 
 
 class ResShiftMethod(Restorer):
@@ -73,11 +72,11 @@ class ResShiftMethod(Restorer):
 
 
 def _make(name: str, config: str, task: str, label: str, sf: int, files: tuple[str, ...], steps: int = 4):
-    weights = tuple(WeightFile(f, RELEASE + f, subdir="") for f in files)
+    weights = tuple(W.get(f).weight_file for f in files)
     cls = type(f"ResShift_{name}", (ResShiftMethod,), {
         "name": name, "config_name": config, "task": task, "label": label, "sf": sf, "weights": weights,
         "steps_choices": (steps,), "default_steps": steps, "__module__": __name__,
-        "licence": "S-Lab License 1.0 (non-commercial)"})
+        "licence": W.RELEASE_LICENCE})
     return register(cls)
 
 

@@ -41,6 +41,8 @@ import torch
 import torch.nn.functional as F
 
 from resshift.errors import ResShiftError
+from resshift.imageio import to_bgr255
+from resshift.landmarks import landmark_distance, wflw_landmarks
 
 from . import weights as W
 from resshift.progress import progress_bar
@@ -105,12 +107,6 @@ def get(name: str) -> Metric:
     return METRICS[name]
 
 
-def _bgr255(x: torch.Tensor) -> list[np.ndarray]:
-    """(B, 3, H, W) in [0, 1] -> HWC BGR float64 arrays in [0, 255] (8-bit values)."""
-    arr = x.detach().clamp(0, 1).mul(255).round().permute(0, 2, 3, 1).flip(-1).double().cpu().numpy()
-    return list(arr)
-
-
 # ----------------------------------------------------------------- basicsr metrics
 def _basicsr_fr(function_name: str):
     """A full-reference basicsr metric on Y of YCbCr, 8-bit inputs."""
@@ -124,7 +120,7 @@ def _basicsr_fr(function_name: str):
 
         def score(pred, ref):
             return torch.tensor([fn(a, b, crop_border=crop_border, test_y_channel=True)
-                                 for a, b in zip(_bgr255(pred), _bgr255(ref))], dtype=torch.float64)
+                                 for a, b in zip(to_bgr255(pred), to_bgr255(ref))], dtype=torch.float64)
         return score
     return build
 
@@ -162,7 +158,7 @@ def _vqfr_fr(function_name: str, y_channel: bool):
             return fn(gt * 255, restored * 255, crop_border=crop_border, input_order="HWC")
 
         def score(pred, ref):
-            return torch.tensor([one(a, b) for a, b in zip(_bgr255(pred), _bgr255(ref))], dtype=torch.float64)
+            return torch.tensor([one(a, b) for a, b in zip(to_bgr255(pred), to_bgr255(ref))], dtype=torch.float64)
         return score
     return build
 
@@ -189,7 +185,7 @@ def _niqe(device, crop_border: int = 0):
 
     def score(pred, ref=None):
         return torch.tensor([float(calculate_niqe(a, crop_border=crop_border, input_order="HWC", convert_to="y"))
-                             for a in _bgr255(pred)], dtype=torch.float64)
+                             for a in to_bgr255(pred)], dtype=torch.float64)
     return score
 
 
@@ -300,7 +296,7 @@ def reference_statistics(folder, device="cpu", extractor=None, cache_dir=None) -
     files = list_images(folder)
     key = hashlib.sha256((FID_EXTRACTOR + "\n" + "\n".join(f"{p.name}:{p.stat().st_size}" for p in files))
                          .encode()).hexdigest()[:20]
-    cache = Path(cache_dir or W.resshift_bench_dir() / "fid_stats") / f"{key}.npz"
+    cache = Path(cache_dir or W.metrics_dir() / "fid_stats") / f"{key}.npz"
     if cache.is_file():
         with np.load(cache) as z:
             return {"mu": z["mu"], "sigma": z["sigma"], "extractor": str(z["extractor"])}
@@ -460,34 +456,6 @@ def _ids(device, net: torch.nn.Module | None = None):
         return identity_angle(face_features(net, pred.to(device).float()),
                               face_features(net, ref.to(device).float())).cpu()
     return score
-
-
-def landmark_distance(la: np.ndarray, lb: np.ndarray) -> float:
-    """Mean per-landmark L2 distance (pixels) between (K, 2) landmark arrays."""
-    return float(np.linalg.norm(np.asarray(la, np.float64) - np.asarray(lb, np.float64), axis=1).mean())
-
-
-def wflw_landmarks(device, align=None, size: int | None = 512, uint8: bool = False):
-    """facexlib's AWing model (``alignment_WFLW_4HG.pth``) as a function: (B, 3, H, W) faces in
-    [0, 1], resized to ``size`` (None: kept) -> B arrays of 98 (x, y) WFLW landmarks. ``uint8``:
-    hand the aligner 8-bit BGR arrays, as cv2.imread gives them (its cv2.resize then rounds).
-    ``align``: a built aligner."""
-    if align is None:
-        from resshift.compat import patch_facexlib
-
-        patch_facexlib()
-        from facexlib.alignment import init_alignment_model
-
-        align = init_alignment_model("awing_fan", device=str(device), model_rootpath=str(W.facexlib_dir()))
-
-    def landmarks(x: torch.Tensor) -> list[np.ndarray]:
-        if size is not None and tuple(x.shape[-2:]) != (size, size):
-            x = F.interpolate(x.float(), size=(size, size), mode="bicubic", align_corners=False)
-        images = _bgr255(x)
-        if uint8:
-            images = [np.ascontiguousarray(im.astype(np.uint8)) for im in images]
-        return [np.asarray(align.get_landmarks(im)) for im in images]
-    return landmarks
 
 
 @register("lmd", lower_better=True, needs_ref=True,

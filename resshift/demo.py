@@ -20,46 +20,8 @@ import torch.nn.functional as F
 from .config import build_model, load_config
 from .files import atomic_path
 from .imageio import write_image, write_text
+from .packaged import PACKAGED, TEST_IMAGES, TRAIN_IMAGES, packaged_array, packaged_image  # noqa: F401  (benchmarks/)
 from .progress import progress_bar
-
-TRAIN_IMAGES = ("astronaut", "coffee", "rocket", "hubble_deep_field", "motorcycle", "grace_hopper")
-TEST_IMAGES = ("chelsea",)
-
-
-PACKAGED = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "motorcycle", "grace_hopper",
-            "china", "flower")
-
-
-def packaged_array(name: str) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of an image that ships inside an installed package: scikit-image's
-    data (motorcycle = the left image of ``stereo_motorcycle``), matplotlib's grace_hopper,
-    scikit-learn's china and flower."""
-    if name == "grace_hopper":
-        import matplotlib.cbook as cbook
-        from PIL import Image
-
-        with cbook.get_sample_data("grace_hopper.jpg") as f:
-            arr = np.asarray(Image.open(f).convert("RGB"))
-    elif name in ("china", "flower"):
-        from sklearn.datasets import load_sample_image
-
-        arr = load_sample_image(f"{name}.jpg")
-    elif name in PACKAGED:
-        import skimage.data
-
-        arr = skimage.data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skimage.data, name)()
-        if arr.ndim == 2:
-            arr = np.repeat(arr[..., None], 3, axis=-1)
-        arr = arr[..., :3]
-    else:
-        raise ValueError(f"unknown packaged image {name!r}; known: {', '.join(PACKAGED)}")
-    return np.array(arr, dtype=np.uint8, copy=True)
-
-
-def packaged_image(name: str) -> torch.Tensor:
-    """(3, H, W) in [0, 1]: :func:`packaged_array` as a tensor."""
-    return torch.from_numpy(packaged_array(name)).permute(2, 0, 1).float() / 255.0
-
 
 def bicubic_down(hq: torch.Tensor, sf: int) -> torch.Tensor:
     """Antialiased bicubic downsampling by ``sf``, rounded to 8 bits."""

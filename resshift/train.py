@@ -107,7 +107,7 @@ def validation_pairs(cfg: dict, sf: int, seed: int) -> list[tuple[str, torch.Ten
         gt = {p.stem: p for p in list_images(val["gt"])}
         lq = {p.stem: p for p in list_images(val["lq"])}
         return [(s, read_image(gt[s])[0][None], read_image(lq[s])[0][None], None) for s in sorted(set(gt) & set(lq))]
-    from .demo import TEST_IMAGES, packaged_array
+    from .packaged import TEST_IMAGES, packaged_array
 
     crop = int(val.get("crop", 128))
     vcfg = {"name": cfg["name"], "data": {**(cfg.get("data") or {}), "kind": "packaged", "crop": crop}}

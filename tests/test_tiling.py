@@ -106,7 +106,8 @@ def trained_tiny():
 
 def test_tiled_restore_matches_untiled_and_has_no_seams(trained_tiny):
     """300x200 output: tiles of 40 input px overlapping by 12 (3 x 2 tiles)."""
-    from resshift.demo import bicubic_down, packaged_image
+    from resshift.demo import bicubic_down
+    from resshift.packaged import packaged_image
     from resshift.sampling import pad_to_multiple
 
     model = trained_tiny

@@ -77,7 +77,7 @@ class TrainingBatches(torch.utils.data.Dataset):
             raise ResShiftError(f"data.crop {self.crop} is not a multiple of the scale factor {sf}")
         self._two_order = None
         if self.kind == "packaged":
-            from ..demo import TRAIN_IMAGES, packaged_array
+            from ..packaged import TRAIN_IMAGES, packaged_array
 
             self.images = [packaged_array(n) for n in data.get("images", TRAIN_IMAGES)]
             if data.get("resize_short"):             # as the demo test sets' GT (PIL bicubic)
