@@ -31,7 +31,7 @@ from resshift.weights import WeightFile, load_checkpoint, read_state_dict, sha25
 BASELINES = "baselines"           # the baselines' folder in the cache
 
 ENTRY_POINT_GROUP = "resshift_bench.baselines"
-TASKS = ("sr", "inpaint", "face")
+METHOD_TASKS = ("sr", "inpaint", "face")     # what a compared method does
 IMPLEMENTATIONS = ("maintainers", "ours", "none")
 
 
@@ -228,8 +228,8 @@ def declare_unavailable(name: str, task: str, label: str, reason: str, source: s
 
 def register(cls: type[Restorer]) -> type[Restorer]:
     """Class decorator: add a method to the registry under ``cls.name``."""
-    if not cls.name or cls.task not in TASKS:
-        raise ValueError(f"{cls.__name__}: set name and task (one of {TASKS})")
+    if not cls.name or cls.task not in METHOD_TASKS:
+        raise ValueError(f"{cls.__name__}: set name and task (one of {METHOD_TASKS})")
     if cls.implementation not in IMPLEMENTATIONS:
         raise ValueError(f"{cls.__name__}: implementation must be one of {IMPLEMENTATIONS}, not {cls.implementation!r}")
     other = _REGISTRY.get(cls.name)

@@ -22,12 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from resshift.compat import basicsr_vgg_unweighted
 from resshift.errors import ResShiftError
 from resshift.landmarks import ALIGNMENT_WFLW, wflw_landmarks
 from resshift.weights import load_checkpoint
 
 from .base import BASELINES, WeightFile, register
 from .face import AlignedFaceRestorer
+from .psfrgan import settle_spectral_norms
 
 BASICSR_DRIVE = "https://drive.google.com/file/d/{}/view (basicsr's download_pretrained_models.py --method DFDNet)"
 PART_SIZES = {"left_eye": 80, "right_eye": 80, "nose": 50, "mouth": 110}        # at 512 pixels
@@ -74,8 +76,6 @@ class DFDNet(AlignedFaceRestorer):
                           manual=True, subdir=BASELINES))
 
     def load(self) -> None:
-        from resshift.compat import basicsr_vgg_unweighted
-
         path = self.weight_path(0)
         dict_path = Path(self.options.get("dictionary") or self.weight_path(1))
         if not dict_path.is_file():
@@ -110,8 +110,6 @@ class DFDNet(AlignedFaceRestorer):
 
     @classmethod
     def with_random_weights(cls, folder, steps=None, device="cpu"):
-        from resshift.compat import basicsr_vgg_unweighted
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         dict_path = folder / cls.weights[1].file
@@ -120,7 +118,6 @@ class DFDNet(AlignedFaceRestorer):
             from basicsr.archs.dfdnet_arch import DFDNet as Net
 
             net = Net(64, dict_path=str(dict_path))
-        from .psfrgan import settle_spectral_norms
 
         path = folder / cls.weights[0].file
         torch.save({"params": settle_spectral_norms(net).state_dict()}, path)     # basicsr's wrapping

@@ -29,7 +29,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from resshift.noise import randn
 from resshift.errors import ResShiftError
 from resshift.nets.layers import (
     Downsample,
@@ -39,8 +38,10 @@ from resshift.nets.layers import (
     Upsample,
     timestep_embedding,
 )
+from resshift.noise import randn
+from resshift.weights import load_checkpoint, read_state_dict
 
-from .base import BASELINES, SingleNetworkRestorer, WeightFile
+from .base import BASELINES, SingleNetworkRestorer, WeightFile, register
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]   # (x_t, integer t of the 1000-step chain) -> eps
 
@@ -440,8 +441,6 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
         self.scale = float(self.options.get("classifier_scale", self.classifier_scale))
         self.classifier = None
         if self.scale > 0:
-            from resshift.weights import load_checkpoint, read_state_dict
-
             path = Path(self.options["classifier"]) if self.options.get("classifier") else self.weight_path(1)
             if not path.is_file():
                 raise ResShiftError(f"{self.name}: classifier file {path} not found")
@@ -505,7 +504,6 @@ def register_pair(module_name: str, name: str, label: str, sampler: Callable, op
                   needs_grad: bool = False, imagenet: str = "imagenet", release_parity: str = "",
                   schedule: type | None = None, imagenet_fp16: bool = False) -> None:
     """Register ``name`` (ImageNet model ``imagenet``, Table IV) and ``name_face`` (CelebA-HQ model, Table V)."""
-    from .base import register
 
     for suffix, key in (("", imagenet), ("_face", "celeba")):
         guided = key == "imagenet_cond"

@@ -18,6 +18,7 @@ import torch
 
 from resshift.errors import ResShiftError
 from resshift.sampling import pad_to_multiple
+from resshift.weights import load_checkpoint
 
 from .base import BASELINES, Restorer, WeightFile, register
 from .gan import SpandrelRestorer
@@ -133,7 +134,6 @@ class LaMaCelebAHQ(Restorer):
                                 "weights); expected lama-celeba-hq/lama-fourier/models/best.ckpt")
         first = gen.get("model.model.1.ffc.convl2l.weight")            # (ngf, 4, 7, 7): the first convolution
         self.net = lama_generator(len(blocks), ngf=int(first.shape[0]) if first is not None else 64)
-        from resshift.weights import load_checkpoint
 
         try:
             load_checkpoint(self.net, gen)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import torch
 
+import resshift
 from resshift import weights as W
+from resshift.config import build_model, load_config
 from resshift.errors import ResShiftError
+from resshift.sampling import TILE_MODES
 
 from .base import Restorer, register
 
@@ -25,8 +28,6 @@ class ResShiftMethod(Restorer):
     release_parity = "tests/test_release_pipeline.py::test_restore_equals_release"
 
     def __init__(self, steps=None, device="cpu", **options):
-        from resshift.config import load_config
-
         cfg = load_config(options.get("config") or self.config_name)
         self.trained_steps = int(cfg["diffusion"]["steps"])
         if steps not in (None, -1) and int(steps) != self.trained_steps:
@@ -37,7 +38,6 @@ class ResShiftMethod(Restorer):
         self.sf = int(cfg["diffusion"].get("sf", self.sf))
         task = str(cfg.get("task", ""))
         self.task = "inpaint" if task.startswith("inpaint") else "face" if task == "faceir" else "sr"
-        from resshift.sampling import TILE_MODES
 
         self.tile_mode = str(options.get("tile_mode", "seamless"))
         if self.tile_mode not in TILE_MODES:
@@ -45,8 +45,6 @@ class ResShiftMethod(Restorer):
         super().__init__(self.trained_steps, device, **options)
 
     def load(self) -> None:
-        from resshift.config import build_model
-
         self.model = build_model(self.cfg, checkpoint=self.options.get("checkpoint"),
                                  autoencoder_checkpoint=self.options.get("autoencoder"),
                                  allow_download=False).to(self.device)
@@ -61,8 +59,6 @@ class ResShiftMethod(Restorer):
         return list(range(self.model.steps, 0, -1))           # t = T, ..., 1 (paper's indexing)
 
     def restore(self, lq, mask=None, generator=None):
-        import resshift
-
         seed = int(torch.randint(2 ** 31 - 1, (1,), generator=generator)) if generator is not None else 12345
         return resshift.restore(lq, model=self.model, masks=mask, seed=seed, device=str(self.device),
                                 progress=False, tile_mode=self.tile_mode)

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from resshift.errors import ResShiftError
-
+from resshift.imageio import read_image, write_image
 from resshift.weights import cache_dir
 
 from .base import BASELINES, Restorer, WeightFile, register
@@ -135,8 +135,6 @@ class StableSR(Restorer):
         return record
 
     def _collect(self, out_dir: Path, stem: str, size: tuple[int, int]) -> torch.Tensor:
-        from resshift.imageio import read_image
-
         path = out_dir / f"{stem}.png"
         if not path.is_file():
             raise ResShiftError(f"stablesr: the StableSR script wrote no {path.name} in {out_dir}")
@@ -146,7 +144,6 @@ class StableSR(Restorer):
 
     def restore(self, lq, mask=None, generator=None):
         """One run of the release for this batch; ``last_seconds`` is its sampling loop's time."""
-        from resshift.imageio import write_image
 
         seed = int(torch.randint(2 ** 31 - 1, (1,), generator=generator)) if generator is not None else 42
         b, _, h, w = lq.shape
@@ -168,7 +165,6 @@ class StableSR(Restorer):
 
         from PIL import Image
 
-        from resshift.imageio import write_image
 
         out_dir = Path(out_dir)
         with tempfile.TemporaryDirectory(prefix="stablesr-") as tmp:

@@ -40,12 +40,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from resshift.compat import import_basicsr
 from resshift.errors import ResShiftError
-from resshift.imageio import to_bgr255
+from resshift.imageio import list_images, read_image, to_bgr255
 from resshift.landmarks import landmark_distance, wflw_landmarks
+from resshift.progress import progress_bar
+from resshift.weights import load_checkpoint
 
 from . import weights as W
-from resshift.progress import progress_bar
 
 
 @dataclass
@@ -111,8 +113,6 @@ def get(name: str) -> Metric:
 def _basicsr_fr(function_name: str):
     """A full-reference basicsr metric on Y of YCbCr, 8-bit inputs."""
     def build(device, crop_border: int = 0):
-        from resshift.compat import import_basicsr
-
         import_basicsr()
         from basicsr.metrics import psnr_ssim
 
@@ -142,8 +142,6 @@ def _vqfr_fr(function_name: str, y_channel: bool):
     """PSNR/SSIM as VQFR's calculate_psnr_ssim.py: float32 BGR in [0, 1], mean/std correction,
     optionally Y of YCbCr (unrounded), scored on values x255 by basicsr's function."""
     def build(device, crop_border: int = 0):
-        from resshift.compat import import_basicsr
-
         import_basicsr()
         from basicsr.metrics import psnr_ssim
         from basicsr.utils.color_util import bgr2ycbcr
@@ -178,8 +176,6 @@ for _name, _fn in (("psnr", "calculate_psnr"), ("ssim", "calculate_ssim")):
 
 @register("niqe", lower_better=True, needs_ref=False, crop_border=True, definition="basicsr calculate_niqe, Y channel")
 def _niqe(device, crop_border: int = 0):
-    from resshift.compat import import_basicsr
-
     import_basicsr()
     from basicsr.metrics.niqe import calculate_niqe
 
@@ -258,7 +254,6 @@ def features(paths, extractor: Callable[[torch.Tensor], torch.Tensor], batch_siz
              progress: bool = False) -> torch.Tensor:
     """(N, D) features of image files through ``extractor`` (uint8 (B, 3, H, W) -> (B, D))."""
 
-    from resshift.imageio import read_image
 
     out = []
     for i in progress_bar(range(0, len(paths), batch_size), desc="features", show=progress):
@@ -291,7 +286,6 @@ def reference_statistics(folder, device="cpu", extractor=None, cache_dir=None) -
     import hashlib
     from pathlib import Path
 
-    from resshift.imageio import list_images
 
     files = list_images(folder)
     key = hashlib.sha256((FID_EXTRACTOR + "\n" + "\n".join(f"{p.name}:{p.stat().st_size}" for p in files))
@@ -446,8 +440,6 @@ IDS_EXCLUDE_BELOW = 1.0        # degrees: VQFR counts such pairs as "almost iden
                      "excluded from the mean and counted")
 def _ids(device, net: torch.nn.Module | None = None):
     if net is None:
-        from resshift.weights import load_checkpoint
-
         net = ResNetFace18()
         load_checkpoint(net, W.METRIC_WEIGHTS["arcface_resnet18"].path)
     net = net.to(device).eval()
@@ -499,7 +491,6 @@ def match_files(pred_dir, ref_dir=None) -> list[tuple[str, object, object]]:
     """(stem, pred path, ref path) matched by stem; a missing or extra file is an error listing them."""
     from pathlib import Path
 
-    from resshift.imageio import list_images
 
     pred = {p.stem: p for p in list_images(pred_dir)}
     if ref_dir is None:
@@ -528,7 +519,6 @@ def evaluate(pred_dir, ref_dir=None, names=("psnr", "ssim"), *, device="cpu", ba
     """
     from collections import defaultdict
 
-    from resshift.imageio import read_image
 
     device = torch.device(device)
     metrics = [get(n) for n in names]

@@ -17,11 +17,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .compat import import_basicsr
 from .config import build_model, load_config
 from .files import atomic_path
 from .imageio import write_image, write_text
 from .packaged import PACKAGED, TEST_IMAGES, TRAIN_IMAGES, packaged_array, packaged_image  # noqa: F401  (benchmarks/)
 from .progress import progress_bar
+
 
 def bicubic_down(hq: torch.Tensor, sf: int) -> torch.Tensor:
     """Antialiased bicubic downsampling by ``sf``, rounded to 8 bits."""
@@ -32,7 +34,6 @@ def bicubic_down(hq: torch.Tensor, sf: int) -> torch.Tensor:
 def psnr_y(a: torch.Tensor, b: torch.Tensor) -> float:
     """PSNR on Y of YCbCr (BT.601), no border crop: basicsr's ``calculate_psnr(test_y_channel=True)``
     on 8-bit images. (1, 3, H, W) RGB tensors in [0, 1]."""
-    from .compat import import_basicsr
 
     import_basicsr()
     from basicsr.metrics.psnr_ssim import calculate_psnr
