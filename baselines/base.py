@@ -1,4 +1,5 @@
-"""The ``Restorer`` interface, the weight files methods need, and the registry.
+"""The ``Restorer`` interface and the registry (weight files: :class:`resshift.weights.WeightFile`,
+kept under ``baselines/`` in the cache).
 
 A method is one class with ``@register``; an installed package adds methods through the entry
 point group ``resshift_bench.baselines`` (each entry point names a module or a ``Restorer``
@@ -7,7 +8,7 @@ subclass; importing the module registers its classes)::
     @register
     class MyMethod(Restorer):
         name, task, label = "mymethod", "sr", "My method"
-        weights = (WeightFile("mymethod.pth", "https://example.org/mymethod.pth"),)
+        weights = (WeightFile("mymethod.pth", "https://example.org/mymethod.pth", subdir=BASELINES),)
 
         def load(self):
             self.net = build_my_net(); self.net.load_state_dict(torch.load(self.weight_path(0)))
@@ -18,8 +19,6 @@ subclass; importing the module registers its classes)::
 from __future__ import annotations
 
 import abc
-import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -27,42 +26,13 @@ from typing import ClassVar
 import torch
 
 from resshift.errors import ResShiftError
+from resshift.weights import WeightFile, load_checkpoint, read_state_dict, sha256_of
+
+BASELINES = "baselines"           # the baselines' folder in the cache
 
 ENTRY_POINT_GROUP = "resshift_bench.baselines"
-TASKS = ("sr", "inpaint", "face")
+METHOD_TASKS = ("sr", "inpaint", "face")     # what a compared method does
 IMPLEMENTATIONS = ("maintainers", "ours", "none")
-
-
-def cache_root() -> Path:
-    """``$RESSHIFT_HOME`` (default ``~/.cache/resshift``): released ResShift files at the top,
-    baselines' files under ``baselines/``."""
-    return Path(os.environ.get("RESSHIFT_HOME", Path.home() / ".cache" / "resshift")).expanduser()
-
-
-@dataclass(frozen=True)
-class WeightFile:
-    """A released weight file: its name in the cache, where it comes from, and its sha256 if known."""
-
-    file: str
-    url: str
-    sha256: str = ""
-    size: str = ""
-    subdir: str = "baselines"
-    is_folder: bool = False                 # a diffusers-format folder rather than one file
-    manual: bool = False                    # no direct-download address: fetched by hand
-
-    @property
-    def path(self) -> Path:
-        return cache_root() / self.subdir / self.file
-
-    def present(self) -> bool:
-        return self.path.is_dir() if self.is_folder else self.path.is_file()
-
-    def missing_message(self, method: str) -> str:
-        size = f", {self.size}" if self.size else ""
-        fetch = "" if self.manual or self.is_folder else f", or run `resshift-bench baselines fetch {method}`"
-        return (f"{method}: weight file {self.file} is missing (looked in {self.path.parent}); download it from "
-                f"{self.url}{size} into that folder{fetch}")
 
 
 class Restorer(abc.ABC):
@@ -164,7 +134,8 @@ class Restorer(abc.ABC):
         override = self.options.get("weights")
         path = Path(override) if override and index == 0 else spec.path
         if not (path.is_dir() if spec.is_folder else path.is_file()):
-            raise ResShiftError(spec.missing_message(self.name) if not override else
+            raise ResShiftError(spec.missing_message(self.name, f"resshift-bench baselines fetch {self.name}")
+                                if not override else
                                 f"{self.name}: weight file {path} not found")
         return path
 
@@ -184,11 +155,7 @@ class Restorer(abc.ABC):
                 continue
             if path.is_dir():
                 continue
-            h = hashlib.sha256()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-            out[path.name] = h.hexdigest()
+            out[path.name] = sha256_of(path)
         return out
 
     def meta(self) -> dict:
@@ -211,8 +178,6 @@ class SingleNetworkRestorer(Restorer):
         """The released architecture (``options``: the method's options, e.g. a test-size config)."""
 
     def load(self) -> None:
-        from resshift.weights import load_checkpoint, read_state_dict
-
         path = self.weight_path(0)
         self.net = self.build_network(self.options)
         try:
@@ -263,8 +228,8 @@ def declare_unavailable(name: str, task: str, label: str, reason: str, source: s
 
 def register(cls: type[Restorer]) -> type[Restorer]:
     """Class decorator: add a method to the registry under ``cls.name``."""
-    if not cls.name or cls.task not in TASKS:
-        raise ValueError(f"{cls.__name__}: set name and task (one of {TASKS})")
+    if not cls.name or cls.task not in METHOD_TASKS:
+        raise ValueError(f"{cls.__name__}: set name and task (one of {METHOD_TASKS})")
     if cls.implementation not in IMPLEMENTATIONS:
         raise ValueError(f"{cls.__name__}: implementation must be one of {IMPLEMENTATIONS}, not {cls.implementation!r}")
     other = _REGISTRY.get(cls.name)

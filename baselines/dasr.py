@@ -20,7 +20,7 @@ from torch import nn
 from resshift.errors import ResShiftError
 from resshift.weights import load_checkpoint
 
-from .base import Restorer, WeightFile, register
+from .base import BASELINES, Restorer, WeightFile, register
 
 DASR_FOLDER = "https://drive.google.com/drive/folders/18TuFlx5Fp9W9dDHQ-LyNFae5vakpjGq-"
 
@@ -102,9 +102,9 @@ class DASR(Restorer):
     release_parity = "tests/test_parity_dasr.py::test_dasr_matches_release"
     licence = "Apache-2.0"
     weights = (WeightFile("DASR_net_g.pth", DASR_FOLDER, size="30 MB; its net_g.pth, saved as DASR_net_g.pth",
-                          manual=True),
+                          manual=True, subdir=BASELINES),
                WeightFile("DASR_net_p.pth", DASR_FOLDER, size="2 MB; its net_p.pth, saved as DASR_net_p.pth",
-                          manual=True))
+                          manual=True, subdir=BASELINES))
     needs = "its two files downloaded by hand (a Google Drive folder, no direct address)"
 
     def load(self) -> None:

@@ -20,7 +20,7 @@ from torch import nn
 from resshift.errors import ResShiftError
 from resshift.sampling import pad_to_multiple
 
-from .base import SingleNetworkRestorer, WeightFile, register
+from .base import BASELINES, SingleNetworkRestorer, WeightFile, register
 
 DRIVE = "https://drive.google.com/uc?export=download&id="
 CNUM = 48                                  # the released models' base width
@@ -202,11 +202,11 @@ class DeepFillv2Base(SingleNetworkRestorer):
 class DeepFillv2(DeepFillv2Base):
     name = "deepfillv2"
     weights = (WeightFile("states_tf_places2.pth", DRIVE + "1tvdQRmkphJK7FYveNAKSMWC6K09hJoyt",
-                          size="~16 MB (4.05 M fp32 parameters)"),)
+                          size="~16 MB (4.05 M fp32 parameters)", subdir=BASELINES),)
 
 
 @register
 class DeepFillv2Face(DeepFillv2Base):
     name = "deepfillv2_face"
     weights = (WeightFile("states_tf_celebahq.pth", DRIVE + "1fTQVSKWwWcKYnmeemxKWImhVtFQpESmm",
-                          size="~16 MB (4.05 M fp32 parameters)"),)
+                          size="~16 MB (4.05 M fp32 parameters)", subdir=BASELINES),)

@@ -22,11 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from resshift.compat import basicsr_vgg_unweighted
 from resshift.errors import ResShiftError
+from resshift.landmarks import ALIGNMENT_WFLW, wflw_landmarks
 from resshift.weights import load_checkpoint
 
-from .base import WeightFile, register
+from .base import BASELINES, WeightFile, register
 from .face import AlignedFaceRestorer
+from .psfrgan import settle_spectral_norms
 
 BASICSR_DRIVE = "https://drive.google.com/file/d/{}/view (basicsr's download_pretrained_models.py --method DFDNet)"
 PART_SIZES = {"left_eye": 80, "right_eye": 80, "nose": 50, "mouth": 110}        # at 512 pixels
@@ -68,13 +71,11 @@ class DFDNet(AlignedFaceRestorer):
     licence = "CC BY-NC-SA 4.0"
     needs = "facexlib's alignment_WFLW_4HG.pth (landmarks; `resshift-bench weights fetch lmd`)"
     weights = (WeightFile("DFDNet_official-d1fa5650.pth", BASICSR_DRIVE.format("1u6Sgcp8gVoy4uVTrOJKD3y9RuqH2JBAe"),
-                          size="~453 MB (113.31 M fp32 parameters)", manual=True),
+                          size="~453 MB (113.31 M fp32 parameters)", manual=True, subdir=BASELINES),
                WeightFile("DFDNet_dict_512-f79685f0.pth", BASICSR_DRIVE.format("1iH00oMsoN_1OJaEQw3zP7_wqiAYMnY79"),
-                          manual=True))
+                          manual=True, subdir=BASELINES))
 
     def load(self) -> None:
-        from resshift.compat import basicsr_vgg_unweighted
-
         path = self.weight_path(0)
         dict_path = Path(self.options.get("dictionary") or self.weight_path(1))
         if not dict_path.is_file():
@@ -100,19 +101,15 @@ class DFDNet(AlignedFaceRestorer):
     def landmarks68(self, face: torch.Tensor) -> np.ndarray:
         """68 landmarks (x, y) of one aligned 512x512 face in [0, 1] (facexlib AWing, mapped)."""
         if self._landmarks is None:
-            from bench import metrics as M
-            from bench import weights as W
-
-            reason = W.missing_reason("lmd")
-            if reason:
-                raise ResShiftError(f"{self.name}: landmark model {reason}")
-            self._landmarks = M.wflw_landmarks(self.device)          # the LMD metric's detector
+            if not ALIGNMENT_WFLW.present():
+                raise ResShiftError(f"{self.name}: landmark model weights missing: {ALIGNMENT_WFLW.file} (expected at "
+                                    f"{ALIGNMENT_WFLW.path}, from {ALIGNMENT_WFLW.url}); run `resshift-bench weights "
+                                    "fetch lmd` where the network allows")
+            self._landmarks = wflw_landmarks(self.device)          # the LMD metric's detector
         return self._landmarks(face[None])[0][WFLW_TO_68]
 
     @classmethod
     def with_random_weights(cls, folder, steps=None, device="cpu"):
-        from resshift.compat import basicsr_vgg_unweighted
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         dict_path = folder / cls.weights[1].file
@@ -121,7 +118,6 @@ class DFDNet(AlignedFaceRestorer):
             from basicsr.archs.dfdnet_arch import DFDNet as Net
 
             net = Net(64, dict_path=str(dict_path))
-        from .psfrgan import settle_spectral_norms
 
         path = folder / cls.weights[0].file
         torch.save({"params": settle_spectral_norms(net).state_dict()}, path)     # basicsr's wrapping

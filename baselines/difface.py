@@ -25,7 +25,7 @@ import torch
 from resshift.errors import ResShiftError
 from resshift.weights import load_checkpoint
 
-from .base import WeightFile, register
+from .base import BASELINES, WeightFile, register
 from .face import AlignedFaceRestorer
 from .gan import load_spandrel
 from .guided_diffusion import (
@@ -99,9 +99,9 @@ class DifFace(AlignedFaceRestorer):
     licence = "S-Lab License 1.0 (non-commercial)"
     needs = "a GPU (100 steps of a 512x512 diffusion UNet per face)"
     weights = (WeightFile("iddpm_ffhq512_ema500000.pth", RELEASE + "iddpm_ffhq512_ema500000.pth",
-                          size="~639 MB (159.79 M fp32 parameters)"),
+                          size="~639 MB (159.79 M fp32 parameters)", subdir=BASELINES),
                WeightFile("swinir_restoration512_L1.pth", RELEASE + "swinir_restoration512_L1.pth",
-                          size="~63 MB (15.79 M fp32 parameters)"))
+                          size="~63 MB (15.79 M fp32 parameters)", subdir=BASELINES))
 
     def load(self) -> None:
         path = self.weight_path(0)

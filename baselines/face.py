@@ -16,7 +16,7 @@ import torch
 
 from resshift.errors import ResShiftError
 
-from .base import Restorer, WeightFile, register
+from .base import BASELINES, Restorer, WeightFile, register
 from .gan import SpandrelRestorer
 
 GFPGAN_RELEASE = "https://github.com/TencentARC/GFPGAN/releases/download/"
@@ -59,7 +59,7 @@ class SpandrelFaceRestorer(AlignedFaceRestorer, SpandrelRestorer):
 class GFPGAN(SpandrelFaceRestorer):
     name, label, architecture = "gfpgan", "GFPGAN", "GFPGAN"
     licence = "Apache-2.0 (code; the weights' third-party parts under their own terms)"
-    weights = (WeightFile("GFPGANv1.3.pth", GFPGAN_RELEASE + "v1.3.0/GFPGANv1.3.pth", size="332 MB"),)
+    weights = (WeightFile("GFPGANv1.3.pth", GFPGAN_RELEASE + "v1.3.0/GFPGANv1.3.pth", size="332 MB", subdir=BASELINES),)
 
     @classmethod
     def random_network(cls):
@@ -76,7 +76,7 @@ class GFPGAN(SpandrelFaceRestorer):
 class RestoreFormer(SpandrelFaceRestorer):
     name, label, architecture = "restoreformer", "RestoreFormer", "RestoreFormer"
     licence = "Apache-2.0"
-    weights = (WeightFile("RestoreFormer.pth", GFPGAN_RELEASE + "v1.3.4/RestoreFormer.pth", size="290 MB"),)
+    weights = (WeightFile("RestoreFormer.pth", GFPGAN_RELEASE + "v1.3.4/RestoreFormer.pth", size="290 MB", subdir=BASELINES),)
 
     @classmethod
     def random_network(cls):
@@ -93,7 +93,7 @@ class CodeFormer(SpandrelFaceRestorer):
     name, label, architecture, extra = "codeformer", "CodeFormer", "CodeFormer", True
     licence = "S-Lab License 1.0 (non-commercial)"
     weights = (WeightFile("codeformer.pth",
-                          "https://github.com/sczhou/CodeFormer/releases/download/v0.1.0/codeformer.pth", size="377 MB"),)
+                          "https://github.com/sczhou/CodeFormer/releases/download/v0.1.0/codeformer.pth", size="377 MB", subdir=BASELINES),)
 
     @classmethod
     def random_network(cls):

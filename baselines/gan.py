@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from resshift.errors import ResShiftError
 
-from .base import Restorer, WeightFile, register
+from .base import BASELINES, Restorer, WeightFile, register
 
 RE = "https://github.com/xinntao/Real-ESRGAN/releases/download/"
 KAIR = "https://github.com/cszn/KAIR/releases/download/v1.0/"
@@ -93,7 +93,7 @@ class RealESRGAN(SpandrelRestorer):
     batchable = True
     name, label, architecture = "realesrgan", "RealESRGAN", "ESRGAN"
     licence = "BSD-3-Clause"
-    weights = (WeightFile("RealESRGAN_x4plus.pth", RE + "v0.1.0/RealESRGAN_x4plus.pth", size="64 MB"),)
+    weights = (WeightFile("RealESRGAN_x4plus.pth", RE + "v0.1.0/RealESRGAN_x4plus.pth", size="64 MB", subdir=BASELINES),)
 
 
 @register
@@ -102,7 +102,7 @@ class ESRGAN(SpandrelRestorer):
     name, label, architecture = "esrgan", "ESRGAN", "ESRGAN"
     licence = "Apache-2.0 (BasicSR release)"
     weights = (WeightFile("ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",
-                          RE + "v0.1.1/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth", size="64 MB"),)
+                          RE + "v0.1.1/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth", size="64 MB", subdir=BASELINES),)
 
 
 @register
@@ -110,7 +110,7 @@ class BSRGAN(SpandrelRestorer):
     batchable = True
     name, label, architecture = "bsrgan", "BSRGAN", "ESRGAN"
     licence = "Apache-2.0"
-    weights = (WeightFile("BSRGAN.pth", KAIR + "BSRGAN.pth", size="64 MB"),)
+    weights = (WeightFile("BSRGAN.pth", KAIR + "BSRGAN.pth", size="64 MB", subdir=BASELINES),)
 
 
 @register
@@ -118,7 +118,7 @@ class RealSRJPEG(SpandrelRestorer):
     batchable = True
     name, label, architecture = "realsr_jpeg", "RealSR-JPEG", "ESRGAN"
     licence = "see the release (KAIR redistribution)"
-    weights = (WeightFile("RealSR_JPEG.pth", KAIR + "RealSR_JPEG.pth", size="64 MB"),)
+    weights = (WeightFile("RealSR_JPEG.pth", KAIR + "RealSR_JPEG.pth", size="64 MB", subdir=BASELINES),)
 
 
 @register
@@ -128,7 +128,7 @@ class SwinIR(SpandrelRestorer):
     licence = "Apache-2.0"
     weights = (WeightFile("003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth",
                           "https://github.com/JingyunLiang/SwinIR/releases/download/v0.0/"
-                          "003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth", size="136 MB"),)
+                          "003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth", size="136 MB", subdir=BASELINES),)
 
     window = 8                                      # the released models' attention window
 

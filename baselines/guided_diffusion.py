@@ -29,7 +29,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from resshift.diffusion import randn
 from resshift.errors import ResShiftError
 from resshift.nets.layers import (
     Downsample,
@@ -39,8 +38,10 @@ from resshift.nets.layers import (
     Upsample,
     timestep_embedding,
 )
+from resshift.noise import randn
+from resshift.weights import load_checkpoint, read_state_dict
 
-from .base import SingleNetworkRestorer, WeightFile
+from .base import BASELINES, SingleNetworkRestorer, WeightFile, register
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]   # (x_t, integer t of the 1000-step chain) -> eps
 
@@ -58,13 +59,13 @@ NUM_CLASSES = 1000
 CLASSIFIER_256 = dict(image_size=256, in_channels=3, model_channels=128, out_channels=NUM_CLASSES, num_res_blocks=2,
                       attention_resolutions=(32, 16, 8), channel_mult=(1, 1, 2, 2, 4, 4), num_head_channels=64,
                       use_scale_shift_norm=True, resblock_updown=True)
-CLASSIFIER = WeightFile("256x256_classifier.pt", OPENAI + "256x256_classifier.pt")
+CLASSIFIER = WeightFile("256x256_classifier.pt", OPENAI + "256x256_classifier.pt", subdir=BASELINES)
 MODELS = {
-    "imagenet": WeightFile("256x256_diffusion_uncond.pt", OPENAI + "256x256_diffusion_uncond.pt", size="2.1 GB"),
+    "imagenet": WeightFile("256x256_diffusion_uncond.pt", OPENAI + "256x256_diffusion_uncond.pt", size="2.1 GB", subdir=BASELINES),
     # class-conditional ImageNet model: RePaint's test_inet256_*.yml (with the classifier, scale 1.0)
-    "imagenet_cond": WeightFile("256x256_diffusion.pt", OPENAI + "256x256_diffusion.pt", size="2.1 GB"),
+    "imagenet_cond": WeightFile("256x256_diffusion.pt", OPENAI + "256x256_diffusion.pt", size="2.1 GB", subdir=BASELINES),
     "celeba": WeightFile("celeba256_250000.pt", REPAINT_DRIVE, size="2.1 GB; RePaint's download.sh fetches it",
-                         manual=True),
+                         manual=True, subdir=BASELINES),
 }
 
 LICENCES = {"imagenet": "MIT (openai guided-diffusion)", "imagenet_cond": "MIT (openai guided-diffusion)", "celeba": "CC BY-NC-SA 4.0 (RePaint's CelebA-HQ model)"}
@@ -440,8 +441,6 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
         self.scale = float(self.options.get("classifier_scale", self.classifier_scale))
         self.classifier = None
         if self.scale > 0:
-            from resshift.weights import load_checkpoint, read_state_dict
-
             path = Path(self.options["classifier"]) if self.options.get("classifier") else self.weight_path(1)
             if not path.is_file():
                 raise ResShiftError(f"{self.name}: classifier file {path} not found")
@@ -505,7 +504,6 @@ def register_pair(module_name: str, name: str, label: str, sampler: Callable, op
                   needs_grad: bool = False, imagenet: str = "imagenet", release_parity: str = "",
                   schedule: type | None = None, imagenet_fp16: bool = False) -> None:
     """Register ``name`` (ImageNet model ``imagenet``, Table IV) and ``name_face`` (CelebA-HQ model, Table V)."""
-    from .base import register
 
     for suffix, key in (("", imagenet), ("_face", "celeba")):
         guided = key == "imagenet_cond"

@@ -18,8 +18,9 @@ import torch
 
 from resshift.errors import ResShiftError
 from resshift.sampling import pad_to_multiple
+from resshift.weights import load_checkpoint
 
-from .base import Restorer, WeightFile, register
+from .base import BASELINES, Restorer, WeightFile, register
 from .gan import SpandrelRestorer
 
 LAMA_CELEBA = "https://huggingface.co/camenduru/big-lama/resolve/main/lama-celeba-hq/lama-fourier/models/best.ckpt"
@@ -43,7 +44,7 @@ class LaMa(SpandrelRestorer):
     name, task, label, sf, architecture = "lama", "inpaint", "LaMa", 1, "LaMa"
     licence = "Apache-2.0"
     weights = (WeightFile("big-lama.pt", "https://github.com/Sanster/models/releases/download/add_big_lama/big-lama.pt",
-                          size="205 MB"),)
+                          size="205 MB", subdir=BASELINES),)
 
     @classmethod
     def random_network(cls):
@@ -121,7 +122,7 @@ class LaMaCelebAHQ(Restorer):
     licence = "Apache-2.0"
     weights = (WeightFile("lama-celeba-hq-fourier-best.ckpt", LAMA_CELEBA,
                           size="Lightning checkpoint: generator (27.05 M, ~108 MB fp32), discriminator and training "
-                               "state; the authors' Google Drive folder lama-celeba-hq/lama-fourier, mirrored here"),)
+                               "state; the authors' Google Drive folder lama-celeba-hq/lama-fourier, mirrored here", subdir=BASELINES),)
 
     def load(self) -> None:
         path = self.weight_path(0)
@@ -133,7 +134,6 @@ class LaMaCelebAHQ(Restorer):
                                 "weights); expected lama-celeba-hq/lama-fourier/models/best.ckpt")
         first = gen.get("model.model.1.ffc.convl2l.weight")            # (ngf, 4, 7, 7): the first convolution
         self.net = lama_generator(len(blocks), ngf=int(first.shape[0]) if first is not None else 64)
-        from resshift.weights import load_checkpoint
 
         try:
             load_checkpoint(self.net, gen)

@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import torch
 
+from resshift.chain import reverse_chain
+from resshift.config import build_model
 from resshift.errors import ResShiftError
+from resshift.ldm import EpsDiffusion
+from resshift.noise import GeneratorNoise
+from resshift.sampling import pad_to_multiple
+from resshift.train import load_training_checkpoint
 
-from .base import Restorer, WeightFile, register
+from .base import BASELINES, Restorer, WeightFile, register
 
 HF_LDM = "https://huggingface.co/CompVis/ldm-super-resolution-4x-openimages"
 
@@ -44,7 +50,6 @@ def released_ldm_unet():
 def ldm_diffusion():
     """The released LDM's sampler: :class:`resshift.ldm.EpsDiffusion` (diffusers' DDIMScheduler,
     1000 steps, betas 0.0015-0.0155 sqrt-linear, timesteps uniform + 1, eta 1)."""
-    from resshift.ldm import EpsDiffusion
 
     return EpsDiffusion(eta=1.0)
 
@@ -56,7 +61,7 @@ class LDM(Restorer):
     licence = "MIT (latent-diffusion)"
     steps_choices, default_steps = (4, 15, 50), 15
     weights = (WeightFile("ldm-super-resolution-4x-openimages", HF_LDM, size="about 450 MB (unet/ and vqvae/)",
-                          is_folder=True),)
+                          is_folder=True, subdir=BASELINES),)
 
     def load(self) -> None:
         from diffusers import UNet2DModel, VQModel
@@ -89,13 +94,11 @@ class LDM(Restorer):
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):
         # LDMSuperResolutionPipeline's loop: LQ in [-1, 1] concatenated to the latent, DDIM eta 1.
-        from resshift.diffusion import randn
-
         lq11 = lq.to(self.device) * 2 - 1
         b, _, h, w = lq11.shape
         like = lq11.new_empty(b, self.vqvae.config.latent_channels, h, w)   # the latent is the LQ's size (VQ-f4)
-        latents = ldm_diffusion().ddim(lambda x, t: self.unet(torch.cat([x, lq11], dim=1), t).sample,
-                                       randn(like, generator), generator, self.steps)
+        latents = reverse_chain(lambda x, t: self.unet(torch.cat([x, lq11], dim=1), t).sample, ldm_diffusion(), like,
+                                GeneratorNoise(generator, b), steps=self.steps)
         image = self.vqvae.decode(latents).sample
         return ((image.clamp(-1, 1) + 1) / 2)
 
@@ -109,13 +112,10 @@ class LDMRetrained(Restorer):
     steps_choices, default_steps = (4, 15, 50), 15
 
     def load(self) -> None:
-        from resshift.config import build_model
-
         ckpt_path = self.options.get("checkpoint")
         if not ckpt_path:
             raise ResShiftError("ldm_retrained: pass checkpoint=RUN/checkpoints/last.pth, a `resshift train` run of "
                                 "an eps-prediction configuration (e.g. --config ldm or demo_ldm)")
-        from resshift.train import load_training_checkpoint
 
         try:
             cfg = torch.load(ckpt_path, map_location="cpu", weights_only=True)["config"]
@@ -141,7 +141,6 @@ class LDMRetrained(Restorer):
     def restore(self, lq, mask=None, generator=None):
         m = self.model.size_multiple
         h, w = lq.shape[-2:]
-        from resshift.sampling import pad_to_multiple
 
         padded, _ = pad_to_multiple(lq.to(self.device), m)
         lq11 = padded * 2 - 1

@@ -23,7 +23,7 @@ from torch import nn
 from resshift.errors import ResShiftError
 from resshift.weights import load_checkpoint, read_state_dict
 
-from .base import WeightFile, register
+from .base import BASELINES, WeightFile, register
 from .face import AlignedFaceRestorer
 
 RELEASE = "https://github.com/chaofengc/PSFRGAN/releases/download/v0.1.0/"
@@ -190,9 +190,9 @@ class PSFRGAN(AlignedFaceRestorer):
     release_parity = "tests/test_parity_psfrgan.py::test_psfrgan_matches_release"
     licence = "CC BY-NC-SA 4.0"
     weights = (WeightFile("psfrgan_epoch15_net_G.pth", RELEASE + "psfrgan_epoch15_net_G.pth",
-                          size="~184 MB (45.96 M fp32 parameters)"),
+                          size="~184 MB (45.96 M fp32 parameters)", subdir=BASELINES),
                WeightFile("parse_multi_iter_90000.pth", RELEASE + "parse_multi_iter_90000.pth",
-                          size="~85 MB (21.30 M fp32 parameters)"))
+                          size="~85 MB (21.30 M fp32 parameters)", subdir=BASELINES))
 
     def load(self) -> None:
         self.generator, self.parser = PSFRGenerator(), ParseNet()

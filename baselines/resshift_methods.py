@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import torch
 
+import resshift
+from resshift import weights as W
+from resshift.config import build_model, load_config
 from resshift.errors import ResShiftError
+from resshift.sampling import TILE_MODES
 
-from .base import Restorer, WeightFile, register
-
-RELEASE = "https://github.com/zsyOAOA/ResShift/releases/download/v2.0/"
+from .base import Restorer, register
 
 
 class ResShiftMethod(Restorer):
@@ -26,8 +28,6 @@ class ResShiftMethod(Restorer):
     release_parity = "tests/test_release_pipeline.py::test_restore_equals_release"
 
     def __init__(self, steps=None, device="cpu", **options):
-        from resshift.config import load_config
-
         cfg = load_config(options.get("config") or self.config_name)
         self.trained_steps = int(cfg["diffusion"]["steps"])
         if steps not in (None, -1) and int(steps) != self.trained_steps:
@@ -38,7 +38,6 @@ class ResShiftMethod(Restorer):
         self.sf = int(cfg["diffusion"].get("sf", self.sf))
         task = str(cfg.get("task", ""))
         self.task = "inpaint" if task.startswith("inpaint") else "face" if task == "faceir" else "sr"
-        from resshift.sampling import TILE_MODES
 
         self.tile_mode = str(options.get("tile_mode", "seamless"))
         if self.tile_mode not in TILE_MODES:
@@ -46,8 +45,6 @@ class ResShiftMethod(Restorer):
         super().__init__(self.trained_steps, device, **options)
 
     def load(self) -> None:
-        from resshift.config import build_model
-
         self.model = build_model(self.cfg, checkpoint=self.options.get("checkpoint"),
                                  autoencoder_checkpoint=self.options.get("autoencoder"),
                                  allow_download=False).to(self.device)
@@ -62,8 +59,6 @@ class ResShiftMethod(Restorer):
         return list(range(self.model.steps, 0, -1))           # t = T, ..., 1 (paper's indexing)
 
     def restore(self, lq, mask=None, generator=None):
-        import resshift
-
         seed = int(torch.randint(2 ** 31 - 1, (1,), generator=generator)) if generator is not None else 12345
         return resshift.restore(lq, model=self.model, masks=mask, seed=seed, device=str(self.device),
                                 progress=False, tile_mode=self.tile_mode)
@@ -73,11 +68,11 @@ class ResShiftMethod(Restorer):
 
 
 def _make(name: str, config: str, task: str, label: str, sf: int, files: tuple[str, ...], steps: int = 4):
-    weights = tuple(WeightFile(f, RELEASE + f, subdir="") for f in files)
+    weights = tuple(W.get(f).weight_file for f in files)
     cls = type(f"ResShift_{name}", (ResShiftMethod,), {
         "name": name, "config_name": config, "task": task, "label": label, "sf": sf, "weights": weights,
         "steps_choices": (steps,), "default_steps": steps, "__module__": __name__,
-        "licence": "S-Lab License 1.0 (non-commercial)"})
+        "licence": W.RELEASE_LICENCE})
     return register(cls)
 
 

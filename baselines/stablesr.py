@@ -35,8 +35,10 @@ import torch
 import torch.nn.functional as F
 
 from resshift.errors import ResShiftError
+from resshift.imageio import read_image, write_image
+from resshift.weights import cache_dir
 
-from .base import Restorer, WeightFile, cache_root, register
+from .base import BASELINES, Restorer, WeightFile, register
 
 STABLESR_COMMIT = "d0e8e0df6c207e55c44e61eb111f932d6f487978"
 HF = "https://huggingface.co/Iceclear/StableSR/resolve/main/"
@@ -73,8 +75,8 @@ class StableSR(Restorer):
     implementation = "maintainers"     # the authors' own script, run as a subprocess
     steps_choices, default_steps = (4, 15, 50), 15
     needs = "a CUDA GPU, the StableSR checkout and environment (workflow/envs/stablesr.yaml)"
-    weights = (WeightFile("stablesr_000117.ckpt", HF + "stablesr_000117.ckpt", size="6.48 GB"),
-               WeightFile("vqgan_cfw_00011.ckpt", HF + "vqgan_cfw_00011.ckpt", size="960 MB"))
+    weights = (WeightFile("stablesr_000117.ckpt", HF + "stablesr_000117.ckpt", size="6.48 GB", subdir=BASELINES),
+               WeightFile("vqgan_cfw_00011.ckpt", HF + "vqgan_cfw_00011.ckpt", size="960 MB", subdir=BASELINES))
     reports_own_timing = True                   # `last_seconds`: the sampling loop, without start-up
     params_note = ("StableSR's parameters are its release's modules split as its script splits them (trainable: "
                    "structure-condition encoder 52.49 M, SFT layers 53.02 M, CFW fusion layers 44.39 M; frozen: SD 2.1 "
@@ -83,7 +85,7 @@ class StableSR(Restorer):
 
     def load(self) -> None:
         self.repo = Path(self.options.get("repo") or os.environ.get("STABLESR_REPO")
-                         or cache_root() / "baselines" / "StableSR")
+                         or cache_dir() / BASELINES / "StableSR")
         if not (self.repo / SCRIPT).is_file():
             raise ResShiftError(f"stablesr: no StableSR checkout at {self.repo} ({SCRIPT} missing); run `git clone "
                                 f"https://github.com/IceClear/StableSR {self.repo} && git -C {self.repo} checkout "
@@ -133,8 +135,6 @@ class StableSR(Restorer):
         return record
 
     def _collect(self, out_dir: Path, stem: str, size: tuple[int, int]) -> torch.Tensor:
-        from resshift.imageio import read_image
-
         path = out_dir / f"{stem}.png"
         if not path.is_file():
             raise ResShiftError(f"stablesr: the StableSR script wrote no {path.name} in {out_dir}")
@@ -144,7 +144,6 @@ class StableSR(Restorer):
 
     def restore(self, lq, mask=None, generator=None):
         """One run of the release for this batch; ``last_seconds`` is its sampling loop's time."""
-        from resshift.imageio import write_image
 
         seed = int(torch.randint(2 ** 31 - 1, (1,), generator=generator)) if generator is not None else 42
         b, _, h, w = lq.shape
@@ -166,7 +165,6 @@ class StableSR(Restorer):
 
         from PIL import Image
 
-        from resshift.imageio import write_image
 
         out_dir = Path(out_dir)
         with tempfile.TemporaryDirectory(prefix="stablesr-") as tmp:

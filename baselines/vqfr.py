@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import SingleNetworkRestorer, WeightFile, register
+from .base import BASELINES, SingleNetworkRestorer, WeightFile, register
 from .face import AlignedFaceRestorer
 
 V2_CONFIG = dict(base_channels=64, channel_multipliers=(1, 2, 2, 4, 4, 8), num_blocks=2, code_dim=256, num_code=1024,
@@ -232,7 +232,7 @@ class VQFR(AlignedFaceRestorer, SingleNetworkRestorer):
     release_parity = "tests/test_parity_vqfr.py::test_vqfr_v2_matches_release"
     licence = "Apache-2.0 (Tencent ARC release; third-party parts under their own licences)"
     weights = (WeightFile("VQFR_v2.pth", "https://github.com/TencentARC/VQFR/releases/download/v2.0.0/VQFR_v2.pth",
-                          size="~334 MB (83.49 M fp32 parameters)"),)
+                          size="~334 MB (83.49 M fp32 parameters)", subdir=BASELINES),)
     wrapper, network_kind = "params_ema", "a VQFR v2 model"
 
     @classmethod

@@ -231,10 +231,9 @@ def _fid_stats(args) -> int:
 
 def _baselines(args) -> int:
     import baselines as B
+    from resshift.weights import cache_dir, download
 
     if args.action == "fetch":
-        from resshift.weights import download
-
         failed = 0
         for name in args.names or list(B.registry()):
             for spec in B.get(name).weights:
@@ -255,7 +254,7 @@ def _baselines(args) -> int:
         return 2 if failed else 0
     from resshift.download import pin_label
 
-    print(f"Methods (weights cache: {B.cache_root()}; [hash check]: pinned sha256, prefix in the name, or none)")
+    print(f"Methods (weights cache: {cache_dir()}; [hash check]: pinned sha256, prefix in the name, or none)")
     for name, cls in B.registry().items():
         steps = ",".join(map(str, cls.steps_choices)) or "-"
         files = [f"{w.file} {'present' if w.present() else 'MISSING'} [{pin_label(w.file, w.sha256)}]"
@@ -273,14 +272,14 @@ def _baselines(args) -> int:
 
 
 def _run(args) -> int:
-    from baselines.run import run_method
+    from bench.run import run_method
 
     options = _key_values(args.option, "--option")
     data = Path(args.data) if args.data else Path(args.results) / "data" / args.dataset
     steps = None if args.steps in (None, -1) else args.steps
     out = Path(args.out) if args.out else Path(args.results) / "restored" / args.dataset / f"{args.method}-{steps or -1}"
     models = args.models or Path(args.results) / "models"
-    from baselines.run import parse_shard
+    from bench.run import parse_shard
 
     print(run_method(args.method, data, out, steps=steps, device=args.device, seed=args.seed, options=options,
                      limit=args.limit, models=models, batch_size=args.batch_size, shard=parse_shard(args.shard),

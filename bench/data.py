@@ -24,7 +24,7 @@ from PIL import Image
 
 from resshift.errors import ResShiftError
 from resshift.files import write_bytes_atomic
-from resshift.sampling import seed_for
+from resshift.noise import seed_for
 from resshift.progress import progress_bar
 
 RECIPES = Path(__file__).resolve().parent / "datasets"     # shipped inside the package
@@ -175,7 +175,7 @@ def select(recipe: dict, candidates: list[str], root: str | os.PathLike | None =
 def read_source(source_id: str) -> np.ndarray:
     """(H, W, 3) uint8 RGB."""
     if ":" in source_id and not os.path.exists(source_id):
-        from resshift.demo import packaged_array
+        from resshift.packaged import packaged_array
 
         return packaged_array(source_id.split(":", 1)[1])
     from resshift.imageio import read_array

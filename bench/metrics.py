@@ -40,10 +40,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from resshift.compat import import_basicsr
 from resshift.errors import ResShiftError
+from resshift.imageio import list_images, read_image, to_bgr255
+from resshift.landmarks import landmark_distance, wflw_landmarks
+from resshift.progress import progress_bar
+from resshift.weights import load_checkpoint
 
 from . import weights as W
-from resshift.progress import progress_bar
 
 
 @dataclass
@@ -105,18 +109,10 @@ def get(name: str) -> Metric:
     return METRICS[name]
 
 
-def _bgr255(x: torch.Tensor) -> list[np.ndarray]:
-    """(B, 3, H, W) in [0, 1] -> HWC BGR float64 arrays in [0, 255] (8-bit values)."""
-    arr = x.detach().clamp(0, 1).mul(255).round().permute(0, 2, 3, 1).flip(-1).double().cpu().numpy()
-    return list(arr)
-
-
 # ----------------------------------------------------------------- basicsr metrics
 def _basicsr_fr(function_name: str):
     """A full-reference basicsr metric on Y of YCbCr, 8-bit inputs."""
     def build(device, crop_border: int = 0):
-        from resshift.compat import import_basicsr
-
         import_basicsr()
         from basicsr.metrics import psnr_ssim
 
@@ -124,7 +120,7 @@ def _basicsr_fr(function_name: str):
 
         def score(pred, ref):
             return torch.tensor([fn(a, b, crop_border=crop_border, test_y_channel=True)
-                                 for a, b in zip(_bgr255(pred), _bgr255(ref))], dtype=torch.float64)
+                                 for a, b in zip(to_bgr255(pred), to_bgr255(ref))], dtype=torch.float64)
         return score
     return build
 
@@ -146,8 +142,6 @@ def _vqfr_fr(function_name: str, y_channel: bool):
     """PSNR/SSIM as VQFR's calculate_psnr_ssim.py: float32 BGR in [0, 1], mean/std correction,
     optionally Y of YCbCr (unrounded), scored on values x255 by basicsr's function."""
     def build(device, crop_border: int = 0):
-        from resshift.compat import import_basicsr
-
         import_basicsr()
         from basicsr.metrics import psnr_ssim
         from basicsr.utils.color_util import bgr2ycbcr
@@ -162,7 +156,7 @@ def _vqfr_fr(function_name: str, y_channel: bool):
             return fn(gt * 255, restored * 255, crop_border=crop_border, input_order="HWC")
 
         def score(pred, ref):
-            return torch.tensor([one(a, b) for a, b in zip(_bgr255(pred), _bgr255(ref))], dtype=torch.float64)
+            return torch.tensor([one(a, b) for a, b in zip(to_bgr255(pred), to_bgr255(ref))], dtype=torch.float64)
         return score
     return build
 
@@ -182,14 +176,12 @@ for _name, _fn in (("psnr", "calculate_psnr"), ("ssim", "calculate_ssim")):
 
 @register("niqe", lower_better=True, needs_ref=False, crop_border=True, definition="basicsr calculate_niqe, Y channel")
 def _niqe(device, crop_border: int = 0):
-    from resshift.compat import import_basicsr
-
     import_basicsr()
     from basicsr.metrics.niqe import calculate_niqe
 
     def score(pred, ref=None):
         return torch.tensor([float(calculate_niqe(a, crop_border=crop_border, input_order="HWC", convert_to="y"))
-                             for a in _bgr255(pred)], dtype=torch.float64)
+                             for a in to_bgr255(pred)], dtype=torch.float64)
     return score
 
 
@@ -262,7 +254,6 @@ def features(paths, extractor: Callable[[torch.Tensor], torch.Tensor], batch_siz
              progress: bool = False) -> torch.Tensor:
     """(N, D) features of image files through ``extractor`` (uint8 (B, 3, H, W) -> (B, D))."""
 
-    from resshift.imageio import read_image
 
     out = []
     for i in progress_bar(range(0, len(paths), batch_size), desc="features", show=progress):
@@ -295,12 +286,11 @@ def reference_statistics(folder, device="cpu", extractor=None, cache_dir=None) -
     import hashlib
     from pathlib import Path
 
-    from resshift.imageio import list_images
 
     files = list_images(folder)
     key = hashlib.sha256((FID_EXTRACTOR + "\n" + "\n".join(f"{p.name}:{p.stat().st_size}" for p in files))
                          .encode()).hexdigest()[:20]
-    cache = Path(cache_dir or W.resshift_bench_dir() / "fid_stats") / f"{key}.npz"
+    cache = Path(cache_dir or W.metrics_dir() / "fid_stats") / f"{key}.npz"
     if cache.is_file():
         with np.load(cache) as z:
             return {"mu": z["mu"], "sigma": z["sigma"], "extractor": str(z["extractor"])}
@@ -450,8 +440,6 @@ IDS_EXCLUDE_BELOW = 1.0        # degrees: VQFR counts such pairs as "almost iden
                      "excluded from the mean and counted")
 def _ids(device, net: torch.nn.Module | None = None):
     if net is None:
-        from resshift.weights import load_checkpoint
-
         net = ResNetFace18()
         load_checkpoint(net, W.METRIC_WEIGHTS["arcface_resnet18"].path)
     net = net.to(device).eval()
@@ -460,34 +448,6 @@ def _ids(device, net: torch.nn.Module | None = None):
         return identity_angle(face_features(net, pred.to(device).float()),
                               face_features(net, ref.to(device).float())).cpu()
     return score
-
-
-def landmark_distance(la: np.ndarray, lb: np.ndarray) -> float:
-    """Mean per-landmark L2 distance (pixels) between (K, 2) landmark arrays."""
-    return float(np.linalg.norm(np.asarray(la, np.float64) - np.asarray(lb, np.float64), axis=1).mean())
-
-
-def wflw_landmarks(device, align=None, size: int | None = 512, uint8: bool = False):
-    """facexlib's AWing model (``alignment_WFLW_4HG.pth``) as a function: (B, 3, H, W) faces in
-    [0, 1], resized to ``size`` (None: kept) -> B arrays of 98 (x, y) WFLW landmarks. ``uint8``:
-    hand the aligner 8-bit BGR arrays, as cv2.imread gives them (its cv2.resize then rounds).
-    ``align``: a built aligner."""
-    if align is None:
-        from resshift.compat import patch_facexlib
-
-        patch_facexlib()
-        from facexlib.alignment import init_alignment_model
-
-        align = init_alignment_model("awing_fan", device=str(device), model_rootpath=str(W.facexlib_dir()))
-
-    def landmarks(x: torch.Tensor) -> list[np.ndarray]:
-        if size is not None and tuple(x.shape[-2:]) != (size, size):
-            x = F.interpolate(x.float(), size=(size, size), mode="bicubic", align_corners=False)
-        images = _bgr255(x)
-        if uint8:
-            images = [np.ascontiguousarray(im.astype(np.uint8)) for im in images]
-        return [np.asarray(align.get_landmarks(im)) for im in images]
-    return landmarks
 
 
 @register("lmd", lower_better=True, needs_ref=True,
@@ -531,7 +491,6 @@ def match_files(pred_dir, ref_dir=None) -> list[tuple[str, object, object]]:
     """(stem, pred path, ref path) matched by stem; a missing or extra file is an error listing them."""
     from pathlib import Path
 
-    from resshift.imageio import list_images
 
     pred = {p.stem: p for p in list_images(pred_dir)}
     if ref_dir is None:
@@ -560,7 +519,6 @@ def evaluate(pred_dir, ref_dir=None, names=("psnr", "ssim"), *, device="cpu", ba
     """
     from collections import defaultdict
 
-    from resshift.imageio import read_image
 
     device = torch.device(device)
     metrics = [get(n) for n in names]

@@ -29,7 +29,12 @@ from typing import Callable
 
 import torch
 
+import baselines as B
+from resshift.config import build_model, load_config
 from resshift.errors import ResShiftError
+from resshift.imageio import write_text
+from resshift.noise import NoiseField
+from resshift.sampling import sample
 
 # Method names of the tables (bench/tables.yaml) that are ResShift configurations.
 RESSHIFT_METHODS = {"resshift": "v3", "resshift_v1": "v1", "resshift_v2": "v2", "resshift_bicsr": "bicsr",
@@ -46,8 +51,6 @@ def count_params(module: torch.nn.Module | None) -> int:
 
 
 def _resshift_model(method: str):
-    from resshift.config import build_model, load_config
-
     if method not in RESSHIFT_METHODS:
         raise ResShiftError(f"no timing recipe for method {method!r}; known: {', '.join(RESSHIFT_METHODS)}")
     cfg = load_config(RESSHIFT_METHODS[method])
@@ -191,7 +194,6 @@ def time_baseline(method: str, *, steps: int | None = None, device: str = "cpu",
     in the release's format when they are absent)."""
     import tempfile
 
-    import baselines as B
 
     dev = _device(device)
     if precision != "fp32":
@@ -239,7 +241,6 @@ def time_method(method: str, *, device: str = "cpu", batch_size: int | None = No
     older name); returns the record. ResShift configurations run through the sampler; other
     registered methods through :func:`time_baseline`. ``seconds_per_image`` repeats the batch-1
     latency (the Table II column)."""
-    from resshift.sampling import NoiseField, sample
 
     if method not in RESSHIFT_METHODS or options:
         return time_baseline(method, steps=steps, device=device, batch_size=batch_size, size=size,
@@ -271,7 +272,6 @@ def time_method(method: str, *, device: str = "cpu", batch_size: int | None = No
 def declared_params(method: str) -> dict:
     """Parameter counts a method declares without running (StableSR's, from its release's
     configuration), as a timing record's ``params_*_M`` fields; ``{}`` for other methods."""
-    import baselines as B
 
     name = method.partition("@")[0]
     if name not in B.registry() or not hasattr(B.get(name), "declared_params"):
@@ -283,7 +283,5 @@ def declared_params(method: str) -> dict:
 
 
 def write_timing(record: dict, results: str | Path = "results", out: str | Path | None = None) -> Path:
-    from resshift.imageio import write_text
-
     path = Path(out) if out else Path(results) / "timing" / f"{record['method']}-{record['steps']}.json"
     return write_text(json.dumps(record, indent=2) + "\n", path)

@@ -69,7 +69,7 @@ def _demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import TASKS
+    from .config import RELEASED_TASKS
 
     from . import __version__
 
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-i", "--input", required=True, help="image file or folder")
     r.add_argument("-o", "--output", default="results/restored",
                    help="output folder (PNGs named by input stem; default results/restored here)")
-    r.add_argument("--task", choices=TASKS, default=None, help="default: realsr, or the --config's task")
+    r.add_argument("--task", choices=RELEASED_TASKS, default=None, help="default: realsr, or the --config's task")
     r.add_argument("--version", choices=["v1", "v2", "v3"], default=None, help="realsr release")
     r.add_argument("--config", default=None, help="configuration name or YAML (instead of --task)")
     r.add_argument("--checkpoint", default=None, help="UNet weights (default: the released file)")

@@ -11,15 +11,17 @@ from pathlib import Path
 import torch
 import yaml
 
+from . import weights as W
 from .diffusion import ResShiftDiffusion
 from .errors import ResShiftError
+from .ldm import EpsDiffusion
 from .nets import UNetSwin, VQAutoencoder
 from .schedule import ResShiftSchedule
 
 RELEASED = ("v1", "v2", "v3", "bicsr", "inpaint_imagenet", "inpaint_face", "faceir")
 TASK_DEFAULT = {"realsr": "v3", "bicsr": "bicsr", "inpaint_imagenet": "inpaint_imagenet",
                 "inpaint_face": "inpaint_face", "faceir": "faceir"}
-TASKS = tuple(TASK_DEFAULT)
+RELEASED_TASKS = tuple(TASK_DEFAULT)            # tasks with a released model
 
 
 def available() -> list[str]:
@@ -118,7 +120,7 @@ def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
 def config_for(task: str, version: str | None = None) -> dict:
     """The released configuration for a task (``--version`` picks v1/v2/v3 for realsr)."""
     if task not in TASK_DEFAULT:
-        raise ResShiftError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+        raise ResShiftError(f"unknown task {task!r}; choose one of {', '.join(RELEASED_TASKS)}")
     if version and task != "realsr":
         raise ResShiftError(f"--version applies to realsr only (task {task} has one release)")
     return load_config(version or TASK_DEFAULT[task])
@@ -134,8 +136,6 @@ def build_diffusion(cfg: dict):
     """ResShift's diffusion, or the eps-prediction LDM's (``diffusion.kind: eps``, resshift.ldm)."""
     d = cfg["diffusion"]
     if d.get("kind", "resshift") == "eps":
-        from .ldm import EpsDiffusion
-
         keys = ("train_steps", "beta_start", "beta_end", "beta_schedule", "sample_steps", "eta", "sf", "latent",
                 "scale_factor", "prediction")
         return EpsDiffusion(**{k: d[k] for k in keys if k in d})
@@ -168,7 +168,7 @@ class ResShiftModel:
     @property
     def steps(self) -> int:
         """Sampling steps (T for ResShift; the DDIM steps for an eps model)."""
-        return getattr(self.diffusion, "sample_steps", self.diffusion.num_timesteps)
+        return self.diffusion.sample_steps
 
     @property
     def sf(self) -> int:
@@ -254,7 +254,6 @@ def build_model(cfg: dict | str, checkpoint=None, autoencoder_checkpoint=None,
     ``checkpoint``/``autoencoder_checkpoint``: a path, a loaded object, ``None`` (use the
     registry's released file for the configuration) or ``False`` (keep random weights).
     """
-    from . import weights as W
 
     cfg = load_config(cfg) if isinstance(cfg, str) else cfg
     unet, ae = build_unet(cfg), build_autoencoder(cfg)

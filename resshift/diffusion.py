@@ -9,24 +9,18 @@ upsampled, then encoded in latent space), e_0 = y_0 - x_0 the residual.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .chain import NoiseSource, reverse_chain
+from .errors import ResShiftError
+from .noise import GeneratorNoise, randn
 from .schedule import ResShiftSchedule
-from .progress import progress_bar
 
-__all__ = ["ChainSpace", "ResShiftDiffusion", "randn"]
-
-
-def randn(like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Standard normal noise shaped like ``like``, drawn from ``generator`` on its own device."""
-    if generator is None:
-        return torch.randn_like(like)
-    noise = torch.randn(like.shape, generator=generator, device=generator.device, dtype=torch.float32)
-    return noise.to(device=like.device, dtype=like.dtype)
+__all__ = ["ChainSpace", "ResShiftDiffusion"]
 
 
 def _at(arr: np.ndarray, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -65,6 +59,23 @@ class ChainSpace:
         """y_0 in chain space: Enc(bicubic_up(LQ)) or bicubic_up(LQ)."""
         return self.encode(self.upsample(lq), autoencoder)
 
+    def sample(self, model: Callable, lq: torch.Tensor, *, autoencoder=None, model_kwargs: dict | None = None,
+               generator: torch.Generator | None = None, noise: NoiseSource | None = None,
+               steps: int | None = None, progress: bool = False) -> torch.Tensor:
+        """Restore ``lq`` (B, 3, h, w) in [-1, 1] by :func:`~resshift.chain.reverse_chain`: returns
+        the HQ estimate in [-1, 1]. Noise: ``noise`` (a noise source, :mod:`resshift.noise`), else
+        drawn in turn from ``generator``.
+
+        In pixel space x0 predictions are clipped to [-1, 1] (released samplers); in latent
+        space they are not, and the decoded image is clamped.
+        """
+        y = self.condition(lq, autoencoder)
+        noise = noise or GeneratorNoise(generator, y.shape[0])
+        x = reverse_chain(lambda xt, t: self.denoise(model, xt, t, model_kwargs, clip=autoencoder is None),
+                          self, y, noise, steps=steps, progress=progress)
+        with torch.no_grad():
+            return self.decode(x, autoencoder).clamp(-1, 1)
+
 
 class ResShiftDiffusion(ChainSpace):
     """Utilities for training and sampling ResShift.
@@ -90,6 +101,18 @@ class ResShiftDiffusion(ChainSpace):
     @property
     def num_timesteps(self) -> int:
         return self.schedule.steps
+
+    @property
+    def sample_steps(self) -> int:
+        """ResShift samples with exactly its T trained steps."""
+        return self.schedule.steps
+
+    def timesteps(self, steps: int | None = None) -> list[int]:
+        """Step indices T-1, ..., 0 (paper's t = T, ..., 1)."""
+        if steps not in (None, self.num_timesteps):
+            raise ResShiftError(f"--steps {steps}: this ResShift model samples with its {self.num_timesteps} "
+                                "trained steps")
+        return list(range(self.num_timesteps))[::-1]
 
     # ----------------------------------------------------------------- forward process
     def q_step(self, x_prev: torch.Tensor, x0: torch.Tensor, y: torch.Tensor, t: torch.Tensor,
@@ -125,7 +148,7 @@ class ResShiftDiffusion(ChainSpace):
         differently, and the networks amplify that ~1e-7 difference)."""
         return torch.exp(0.5 * _at(self.schedule.posterior_log_variance_clipped, t, like))
 
-    def prior_sample(self, y: torch.Tensor, noise: torch.Tensor | None = None,
+    def prior(self, y: torch.Tensor, noise: torch.Tensor | None = None,
                      generator: torch.Generator | None = None) -> torch.Tensor:
         """x_T ~ N(y_0, kappa^2 eta_T I) (Eq. 8)."""
         noise = randn(y, generator) if noise is None else noise
@@ -149,50 +172,21 @@ class ResShiftDiffusion(ChainSpace):
         x0 = model(self.scale_input(xt, t), t, **(model_kwargs or {}))
         return x0.clamp(-1, 1) if clip else x0
 
-    def step(self, x0_pred: torch.Tensor, xt: torch.Tensor, t: torch.Tensor,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+    denoise = predict_x0
+
+    def step(self, x0_pred: torch.Tensor, xt: torch.Tensor, t: torch.Tensor, t_next: int | None = None,
+             noise: Callable[[], torch.Tensor] | None = None) -> torch.Tensor:
         """x_{t-1} ~ p_theta(x_{t-1} | x_t, y_0) = q(x_{t-1} | x_t, x0_pred) (Eq. 7-8).
 
-        A noise tensor is drawn at every step; none is added at the last one (t index 0).
+        ``noise()`` is drawn at every step but the last (t index 0), which adds none; the chain is
+        Markov, so ``t_next`` is t - 1 and unused.
         """
         mean, _ = self.q_posterior_mean_variance(x0_pred, xt, t)
-        noise = randn(xt, generator)
-        nonzero = (t != 0).float().view(-1, *([1] * (xt.dim() - 1)))
-        return mean + nonzero * self.posterior_std(t, xt) * noise
-
-    def sample_progressive(self, model: Callable, y: torch.Tensor, *, model_kwargs: dict | None = None,
-                           generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
-                           clip: bool = False, progress: bool = False) -> Iterator[dict]:
-        """Run the T reverse steps from the prior around ``y`` (already in chain space).
-
-        Yields ``{"t", "sample", "pred_x0"}`` after each step.
-        """
-        x = self.prior_sample(y, noise=noise, generator=generator)
-        steps = list(range(self.num_timesteps))[::-1]
-        if progress:
-            steps = progress_bar(steps, desc="sampling", leave=False)
-        for i in steps:
-            t = torch.full((y.shape[0],), i, device=y.device, dtype=torch.long)
-            with torch.no_grad():
-                x0 = self.predict_x0(model, x, t, model_kwargs, clip=clip)
-                x = self.step(x0, x, t, generator)
-            yield {"t": i, "sample": x, "pred_x0": x0}
-
-    def sample(self, model: Callable, lq: torch.Tensor, *, autoencoder=None,
-               model_kwargs: dict | None = None, generator: torch.Generator | None = None,
-               noise: torch.Tensor | None = None, progress: bool = False) -> torch.Tensor:
-        """Restore ``lq`` (B, 3, h, w) in [-1, 1]: returns the HQ estimate in [-1, 1].
-
-        In pixel space x0 predictions are clipped to [-1, 1] (released sampler); in latent
-        space they are not, and the decoded image is clamped.
-        """
-        y = self.condition(lq, autoencoder)
-        x = y
-        for out in self.sample_progressive(model, y, model_kwargs=model_kwargs, generator=generator,
-                                           noise=noise, clip=autoencoder is None, progress=progress):
-            x = out["sample"]
-        with torch.no_grad():
-            return self.decode(x, autoencoder).clamp(-1, 1)
+        nonzero = t != 0
+        if not bool(nonzero.any()):
+            return mean
+        nonzero = nonzero.float().view(-1, *([1] * (xt.dim() - 1)))
+        return mean + nonzero * self.posterior_std(t, xt) * noise()
 
     # ----------------------------------------------------------------- training
     def training_losses(self, model: Callable, hq: torch.Tensor, lq: torch.Tensor, t: torch.Tensor, *,

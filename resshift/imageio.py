@@ -162,6 +162,12 @@ def to_uint8(img: torch.Tensor) -> np.ndarray:
     return img.detach().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
+def to_bgr255(x: torch.Tensor) -> list[np.ndarray]:
+    """(B, 3, H, W) in [0, 1] -> HWC BGR float64 arrays in [0, 255] (8-bit values), as cv2 reads files."""
+    arr = x.detach().clamp(0, 1).mul(255).round().permute(0, 2, 3, 1).flip(-1).double().cpu().numpy()
+    return list(arr)
+
+
 def luma(img: torch.Tensor) -> torch.Tensor:
     """(3, H, W) RGB -> (1, H, W) BT.601 luma."""
     w = torch.tensor(_LUMA, dtype=img.dtype, device=img.device).view(3, 1, 1)

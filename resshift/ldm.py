@@ -29,9 +29,9 @@ from typing import Callable
 
 import torch
 
-from .diffusion import ChainSpace, randn
+from .diffusion import ChainSpace
 from .errors import ResShiftError
-from .progress import progress_bar
+from .noise import randn
 
 
 def ldm_ddim_timesteps(steps: int, train_steps: int = 1000) -> list[int]:
@@ -58,7 +58,7 @@ PREDICTIONS = {"eps": "epsilon", "sample": "sample"}      # ours -> diffusers' p
 
 
 class EpsDiffusion(ChainSpace):
-    kind = "eps"
+    """DDPM training and DDIM sampling (a :class:`resshift.chain.Chain`) on ResShift's backbone."""
 
     def __init__(self, *, train_steps: int = 1000, beta_start: float = 0.0015, beta_end: float = 0.0155,
                  beta_schedule: str = "scaled_linear", sample_steps: int = 15, eta: float = 1.0, sf: int = 4,
@@ -70,6 +70,7 @@ class EpsDiffusion(ChainSpace):
         self.beta = (float(beta_start), float(beta_end), beta_schedule)
         self.sf, self.latent, self.scale_factor = sf, latent, scale_factor
         self._train_sched = self.scheduler()
+        self._steppers: dict = {}
         self.alphas_cumprod = self._train_sched.alphas_cumprod.double()
 
     def scheduler(self):
@@ -118,28 +119,26 @@ class EpsDiffusion(ChainSpace):
         mse = ((pred - target) ** 2).mean(dim=tuple(range(1, pred.dim())))
         return {"mse": mse, "loss": mse, "x_t": xt, "pred_eps" if self.prediction == "eps" else "pred_x0": pred}
 
-    @torch.no_grad()
-    def ddim(self, eps_fn: Callable, x: torch.Tensor, generator: torch.Generator | None = None,
-             steps: int | None = None, progress: bool = False) -> torch.Tensor:
-        """DDIM (Song et al. Eq. 12, eta ``self.eta``) from x_T = ``x``: ``eps_fn(x_t, t)`` is the network
-        (``t`` a (B,) long tensor), predicting the noise, or x_0 with ``prediction: sample``; the
-        variance noise of each step is drawn from ``generator``."""
-        sched = self._ddim_scheduler(steps)
-        ts = sched.timesteps
-        if progress:
-            ts = progress_bar(ts, desc="DDIM", leave=False)
-        for t in ts:
-            eps = eps_fn(x, torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long))
-            var_noise = randn(x, generator) if self.eta > 0 else None
-            x = sched.step(eps, int(t), x, eta=self.eta, variance_noise=var_noise).prev_sample
-        return x
+    def prior(self, y: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_T ~ N(0, I): the draw itself (``y`` gives only the shape)."""
+        return noise
 
-    @torch.no_grad()
-    def sample(self, model: Callable, lq: torch.Tensor, *, autoencoder=None, model_kwargs: dict | None = None,
-               generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
-               steps: int | None = None, progress: bool = False) -> torch.Tensor:
-        """DDIM from N(0, I): LQ (B, 3, h, w) in [-1, 1] -> HQ in [-1, 1]."""
-        shape_like = self.condition(lq, autoencoder)            # the chain's shape (and device)
-        x = randn(shape_like, generator) if noise is None else noise
-        x = self.ddim(lambda xt, t: model(xt, t, **(model_kwargs or {})), x, generator, steps, progress)
-        return self.decode(x, autoencoder).clamp(-1, 1)
+    def denoise(self, net: Callable, x: torch.Tensor, t: torch.Tensor, model_kwargs: dict | None = None,
+                clip: bool = False) -> torch.Tensor:
+        """eps_theta(x_t, y, t); the x_0 estimate is clipped by the DDIM step (``clip_sample``)."""
+        return net(x, t, **(model_kwargs or {}))
+
+    def step(self, eps: torch.Tensor, x: torch.Tensor, t: torch.Tensor, t_next: int | None,
+             noise: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """DDIM (Song et al. Eq. 12, eta ``self.eta``) from t to ``t_next`` by diffusers' step. Its
+        previous timestep is t - train_steps // n: n is chosen to make that ``t_next``, or, after
+        the last entry (``t_next`` None), below 0 (alpha-bar at t = 0, as latent-diffusion)."""
+        t = int(t.reshape(-1)[0])
+        n = 1 if t_next is None else self.train_steps // (t - t_next)
+        if t_next is not None and t - self.train_steps // n != t_next:
+            raise ResShiftError(f"DDIM step {t} -> {t_next}: not on a uniform grid of {self.train_steps} steps")
+        if n not in self._steppers:
+            self._steppers[n] = self.scheduler()
+            self._steppers[n].set_timesteps(n)
+        var_noise = noise() if self.eta > 0 else None
+        return self._steppers[n].step(eps, t, x, eta=self.eta, variance_noise=var_noise).prev_sample

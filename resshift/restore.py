@@ -27,8 +27,9 @@ from .config import ResShiftModel, build_model, config_for, load_config
 from .errors import ResShiftError
 from .imageio import ImageInfo, check_writable, image_size, list_images, read_image, read_mask, write_image, write_text
 from .progress import progress_bar
-from .sampling import (NOISE_BLOCK, TILE_MODES, NoiseField, pad_to_multiple, passes, release_patches, sample,
-                       sample_release)
+from .diffusion import ResShiftDiffusion
+from .noise import NOISE_BLOCK, NoiseField
+from .sampling import TILE_MODES, autocast, pad_to_multiple, passes, release_patches, sample, sample_release
 
 FACE_SIZE = 512                 # the released face model's size (models give theirs: ResShiftModel.face_size)
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -132,6 +133,9 @@ def restore(images, task: str | None = None, *, model: ResShiftModel | None = No
                             allow_download=allow_download)
     elif task and model.config["task"] != task and not (task == "bicsr" and model.config["task"] == "realsr"):
         raise ResShiftError(f"model {model.config['name']} is a {model.config['task']} model, not {task}")
+    if not isinstance(model.diffusion, ResShiftDiffusion):
+        raise ResShiftError(f"{model.config['name']} is an eps-prediction model (diffusion.kind eps); restore it with "
+                            "ResShiftModel.restore (its DDIM steps and timesteps), not resshift.restore")
     model.to(dev).eval()
     inference = model.config.get("inference") or {}
     if tile is None:
@@ -148,7 +152,6 @@ def restore(images, task: str | None = None, *, model: ResShiftModel | None = No
         if not 0 <= tile_overlap < tile:
             raise ResShiftError(f"--tile-overlap {tile_overlap}: must be at least 0 and less than --tile {tile}")
     # a check now, so that a bad --precision/--device pair fails before any work
-    from .sampling import autocast
     autocast(dev, precision)
 
     if tile_norm not in ("image", "tile"):

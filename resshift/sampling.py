@@ -1,20 +1,16 @@
 """Sampling a :class:`~resshift.config.ResShiftModel` on images of any size.
 
 - :func:`pad_to_multiple`: reflect padding to the network's size multiple (cropped back after).
-- :class:`NoiseField`: Gaussian noise indexed by absolute position. Block (by, bx) of draw ``k``
-  for image ``name`` comes from its own generator seeded by ``(seed, name, k, by, bx)``, so a
-  pixel's noise depends neither on the batch, nor on the other images, nor on the tiling.
 - :func:`tile_grid` / :func:`feather`: overlapping tiles and their blending weights.
-- :func:`sample`: the reverse chain (Eq. 7-8) on a whole-image state; only the network, the
-  encoder and the decoder run tile by tile. Per step, x0 predictions of overlapping tiles are
-  blended with feathered weights in chain (latent) space; decoded tiles are blended in image
+- :func:`sample`: :func:`~resshift.chain.reverse_chain` on a whole-image state, noise by position
+  (:class:`~resshift.noise.NoiseField`); only the network, the encoder and the decoder run tile by
+  tile. Per step, x0 predictions of overlapping tiles are blended with feathered weights in chain (latent) space; decoded tiles are blended in image
   space. The released code instead averages whole independent samples per tile, which leaves
   box seams. Peak network memory follows the tile size; the state is the size of the latent.
 """
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -22,10 +18,10 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from .chain import NoiseSource, reverse_chain
 from .config import ResShiftModel
 from .errors import ResShiftError
-
-NOISE_BLOCK = 64          # side of one independently seeded noise block, in chain-space pixels
+from .noise import NoiseField  # noqa: F401  (benchmarks/ import it from here)
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -47,39 +43,6 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
         x = F.pad(x, (0, step_w, 0, step_h), mode="reflect")
         ph, pw = ph - step_h, pw - step_w
     return x, (h, w)
-
-
-def seed_for(seed: int, *parts: object) -> int:
-    """A 63-bit seed from the base seed and names (image stem, draw, block position, ...)."""
-    digest = hashlib.sha256(repr((int(seed),) + tuple(parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2 ** 63 - 1)
-
-
-class NoiseField:
-    """Position-indexed standard normal noise for a batch of named images.
-
-    ``field(draw, (C, H, W))`` returns (B, C, H, W): for each image, the blocks of
-    ``NOISE_BLOCK`` pixels covering the canvas, each drawn on the CPU from a generator seeded
-    by ``seed_for(seed, name, draw, by, bx)`` (same numbers on every device).
-    """
-
-    def __init__(self, seed: int, names: Sequence[str], block: int = NOISE_BLOCK):
-        self.seed, self.names, self.block = int(seed), list(names), block
-
-    def __call__(self, draw: object, shape: tuple[int, int, int], device=None,
-                 dtype=torch.float32) -> torch.Tensor:
-        c, h, w = shape
-        b = self.block
-        out = torch.empty((len(self.names), c, h, w), dtype=torch.float32)
-        gen = torch.Generator()
-        for i, name in enumerate(self.names):
-            for by in range(math.ceil(h / b)):
-                for bx in range(math.ceil(w / b)):
-                    gen.manual_seed(seed_for(self.seed, name, draw, by, bx))
-                    blk = torch.randn((c, b, b), generator=gen)
-                    hh, ww = min(b, h - by * b), min(b, w - bx * b)
-                    out[i, :, by * b:by * b + hh, bx * b:bx * b + ww] = blk[:, :hh, :ww]
-        return out.to(device=device, dtype=dtype)
 
 
 @dataclass(frozen=True)
@@ -311,7 +274,7 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def sample(model: ResShiftModel, lq: torch.Tensor, noise: NoiseField, *, mask: torch.Tensor | None = None,
+def sample(model: ResShiftModel, lq: torch.Tensor, noise: NoiseSource, *, mask: torch.Tensor | None = None,
            tile: int | None = None, overlap: int = 0, precision: str = "fp32",
            micro_batch: int | None = None, progress: Callable[[int], None] | None = None,
            tile_norm: str = "image", decoded: bool = False) -> torch.Tensor:
@@ -319,9 +282,9 @@ def sample(model: ResShiftModel, lq: torch.Tensor, noise: NoiseField, *, mask: t
     ``model.size_multiple``; returns (B, 3, h*sf, w*sf) in [0, 1].
 
     ``noise(draw, shape, device=None, dtype=torch.float32)`` gives each draw for the whole batch,
-    (B, *shape): a :class:`NoiseField` (seeded), or any callable with that signature (e.g.
-    recorded draws for parity checks). It is called with ``"prior"``, then the step indices
-    T-1 .. 1, in that order. ``decoded``: return the decoded image in [-1, 1] before clamping
+    (B, *shape): a :class:`~resshift.noise.NoiseField` (seeded), or any callable with that signature
+    (e.g. recorded draws for parity checks). ResShift calls it with ``"prior"``, then the step
+    indices T-1 .. 1, in that order (an eps model: ``"prior"``, then each DDIM timestep). ``decoded``: return the decoded image in [-1, 1] before clamping
     and paste-back (what the release's chopping averages).
 
     ``tile``/``overlap`` are in LQ pixels (``tile`` a multiple of ``model.size_multiple``; tile
@@ -331,9 +294,6 @@ def sample(model: ResShiftModel, lq: torch.Tensor, noise: NoiseField, *, mask: t
     once (default: all); ``progress`` is called with the number of tile passes done.
     """
     diffusion, unet, ae = model.diffusion, model.unet, model.autoencoder
-    if getattr(diffusion, "kind", "resshift") != "resshift":
-        raise ResShiftError(f"{model.config['name']} is an eps-prediction model (diffusion.kind {diffusion.kind}); "
-                            "sample it with its DDIM sampler (ResShiftModel.restore), not ResShift's chain")
     b, _, h, w = lq.shape
     m = model.size_multiple
     if h % m or w % m:
@@ -378,20 +338,13 @@ def sample(model: ResShiftModel, lq: torch.Tensor, noise: NoiseField, *, mask: t
     with LockstepTiles(unet, ae, mode=tile_norm) as sync, _Context(device, precision):
         # y_0 = Enc(bicubic_up(LQ)) (Sec. III-B), blended in chain space
         y0 = over_tiles(lambda x: diffusion.condition(x, ae), lambda r, c: [cut(lq11, r, c)], zh, zw, zs)
-        zshape = tuple(y0.shape[1:])
 
-        # x_T ~ N(y_0, kappa^2 eta_T I) (Eq. 8), then T reverse steps (Eq. 7-8)
-        x = diffusion.prior_sample(y0, noise=noise("prior", zshape, device).to(y0))
-        for i in reversed(range(diffusion.num_timesteps)):
-            def predict(xt, lqt, mt, i=i):
-                t = torch.full((xt.shape[0],), i, device=device, dtype=torch.long)
-                return diffusion.predict_x0(unet, xt, t, model.model_kwargs(lqt, mt), clip=clip)
-            x0 = over_tiles(predict, lambda r, c: [cut(x, r, c, zs), cut(lq11, r, c), cut(mask, r, c)],
-                            zh, zw, zs)
-            with torch.no_grad():
-                t = torch.full((b,), i, device=device)
-                mean, _ = diffusion.q_posterior_mean_variance(x0, x, t)
-                x = mean + diffusion.posterior_std(t, x) * noise(i, zshape, device).to(x) if i > 0 else mean
+        # x_T from the prior around y_0, then the reverse steps; the network runs tile by tile
+        def predict(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return over_tiles(lambda xt, tt, lqt, mt: diffusion.denoise(unet, xt, tt, model.model_kwargs(lqt, mt),
+                                                                        clip=clip),
+                              lambda r, c: [cut(x, r, c, zs), t, cut(lq11, r, c), cut(mask, r, c)], zh, zw, zs)
+        x = reverse_chain(predict, diffusion, y0, noise)
 
         # decode, blended in image space
         sf = diffusion.sf

@@ -36,9 +36,10 @@ import numpy as np
 import torch
 
 from .config import build_model, load_config
+from .diffusion import ResShiftDiffusion
 from .errors import ResShiftError
 from .files import atomic_path
-from .sampling import seed_for
+from .noise import seed_for
 from .progress import progress_bar
 
 NONFINITE_LIMIT = 5
@@ -106,7 +107,7 @@ def validation_pairs(cfg: dict, sf: int, seed: int) -> list[tuple[str, torch.Ten
         gt = {p.stem: p for p in list_images(val["gt"])}
         lq = {p.stem: p for p in list_images(val["lq"])}
         return [(s, read_image(gt[s])[0][None], read_image(lq[s])[0][None], None) for s in sorted(set(gt) & set(lq))]
-    from .demo import TEST_IMAGES, packaged_array
+    from .packaged import TEST_IMAGES, packaged_array
 
     crop = int(val.get("crop", 128))
     vcfg = {"name": cfg["name"], "data": {**(cfg.get("data") or {}), "kind": "packaged", "crop": crop}}
@@ -129,7 +130,8 @@ def validate(model, net: torch.nn.Module, pairs, seed: int, device, lpips_fn=Non
     mean LPIPS when ``lpips_fn`` is given. ResShift samples with the position-seeded noise of
     ``resshift restore``; an eps model with its DDIM sampler."""
     from .demo import psnr_y
-    from .sampling import NoiseField, pad_to_multiple, sample
+    from .noise import NoiseField
+    from .sampling import pad_to_multiple, sample
 
     unet, model.unet = model.unet, net
     psnr, lp = [], []
@@ -137,7 +139,7 @@ def validate(model, net: torch.nn.Module, pairs, seed: int, device, lpips_fn=Non
         for name, hq, lq, mask in pairs:
             padded, (h, w) = pad_to_multiple(lq.to(device), model.size_multiple)
             pmask = None if mask is None else pad_to_multiple(mask.to(device), model.size_multiple)[0]
-            if getattr(model.diffusion, "kind", "resshift") == "eps":
+            if not isinstance(model.diffusion, ResShiftDiffusion):       # eps: its generator's draws
                 gen = torch.Generator(device).manual_seed(seed_for(seed, "validation", name))
                 out = model.restore(padded, pmask, generator=gen)
             else:

@@ -1,12 +1,15 @@
-"""Released checkpoints: registry, cache, download and tolerant loading.
+"""Weight files, for ResShift, the baselines and the metrics alike: :class:`WeightFile` (file,
+address, size, hash, licence, where it is kept, fetch), the one cache root, ResShift's released
+checkpoints, and tolerant loading.
 
-Files live in ``$RESSHIFT_HOME`` (default ``~/.cache/resshift``), never in the repository.
-The authors publish no checksums, so the sha256 of each file is recorded at first download
-(``sha256.json`` in the cache) and checked on every later load.
+Files live in ``$RESSHIFT_HOME`` (default ``~/.cache/resshift``; :func:`cache_dir`), never in the
+repository: ResShift's releases at its top, the baselines' under ``baselines/``, the metrics'
+extras under ``metrics/``; files a metric library downloads itself stay where that library reads
+them (``library``). ResShift's authors publish no checksums, so the sha256 of each of their files
+is recorded at first download (``sha256.json`` in the cache) and checked on every later load.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,16 +19,90 @@ from typing import Mapping
 
 import torch
 
-from .download import download, pin_label  # noqa: F401  (the one download path; re-exported)
+from .download import download, pin_label, sha256_of  # noqa: F401  (the one download path and hash; re-exported)
 from .errors import ResShiftError
 from .files import atomic_path
 
 RELEASE_URL = "https://github.com/zsyOAOA/ResShift/releases/download/v2.0/"
+RELEASE_LICENCE = "S-Lab License 1.0 (non-commercial)"
+
+
+def cache_dir() -> Path:
+    """``$RESSHIFT_HOME`` or ``~/.cache/resshift``: the one cache root."""
+    return Path(os.environ.get("RESSHIFT_HOME", Path.home() / ".cache" / "resshift")).expanduser()
+
+
+def torch_hub() -> Path:
+    return Path(torch.hub.get_dir())
+
+
+def facexlib_dir() -> Path:
+    """facexlib's default ``model_rootpath``: ``facexlib/weights`` inside the installed package."""
+    import facexlib
+
+    return Path(os.environ.get("FACEXLIB_HOME", Path(facexlib.__file__).parent / "weights"))
+
+
+# folders of the libraries that download their own files (metrics)
+LIBRARY_FOLDERS = {"pyiqa": lambda: torch_hub() / "pyiqa", "torchvision": lambda: torch_hub() / "checkpoints",
+                   "clip": lambda: torch_hub() / "clip", "facexlib": facexlib_dir}
+
+
+def offline() -> bool:
+    """``RESSHIFT_OFFLINE`` (or ``HF_HUB_OFFLINE``) set: no downloads."""
+    return any(os.environ.get(k, "") not in ("", "0") for k in ("RESSHIFT_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One weight file: its name, where it comes from, how it is checked and where it is kept."""
+
+    file: str
+    url: str
+    sha256: str = ""                        # pinned where the release publishes one
+    size: str = ""                          # for messages, e.g. "about 450 MB"
+    subdir: str = ""                        # folder under the cache root
+    is_folder: bool = False                 # a diffusers-format folder rather than one file
+    manual: bool = False                    # no direct-download address: fetched by hand
+    licence: str = ""
+    library: str = ""                       # kept where this library reads it (LIBRARY_FOLDERS) instead
+    name: str = ""                          # its key where a registry lists it
+    used_by: tuple[str, ...] = ()           # metrics that read it
+
+    @property
+    def folder(self) -> Path:
+        return LIBRARY_FOLDERS[self.library]() if self.library else cache_dir() / self.subdir
+
+    @property
+    def path(self) -> Path:
+        return self.folder / self.file
+
+    def present(self) -> bool:
+        return self.path.is_dir() if self.is_folder else self.path.is_file()
+
+    def missing_message(self, user: str, fetch_command: str = "") -> str:
+        """One line: ``user`` lacks the file, where it was looked for, its address and the fix."""
+        size = f", {self.size}" if self.size else ""
+        fetch = f", or run `{fetch_command}`" if fetch_command and not (self.manual or self.is_folder) else ""
+        return (f"{user}: weight file {self.file} is missing (looked in {self.folder}); download it from "
+                f"{self.url}{size} into that folder{fetch}")
+
+    def fetch(self, progress: bool = True) -> Path:
+        """The file, downloaded first when missing (checked against its pin or name's hash prefix)."""
+        if self.present():
+            return self.path
+        if offline():
+            raise ResShiftError(f"{self.file}: offline (RESSHIFT_OFFLINE/HF_HUB_OFFLINE set); download {self.url} "
+                                f"to {self.path}")
+        if self.manual or self.is_folder:
+            raise ResShiftError(f"{self.file}: no direct download; get it from {self.url} into {self.folder}")
+        download(self.url, self.path, sha256=self.sha256, progress=progress)
+        return self.path
 
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """One released weight file."""
+    """One released ResShift weight file and the configuration it belongs to."""
 
     name: str            # registry key
     filename: str
@@ -38,6 +115,10 @@ class Checkpoint:
     @property
     def url(self) -> str:
         return RELEASE_URL + self.filename
+
+    @property
+    def weight_file(self) -> WeightFile:
+        return WeightFile(self.filename, self.url, self.sha256, licence=RELEASE_LICENCE, name=self.name)
 
 
 CHECKPOINTS: dict[str, Checkpoint] = {c.name: c for c in [
@@ -54,19 +135,6 @@ CHECKPOINTS: dict[str, Checkpoint] = {c.name: c for c in [
                "inpaint_face"),
     Checkpoint("vq_f8_face", "ffhq512_vq_f8_dim8_face.pth", "autoencoder", ("faceir",), "faceir"),
 ]}
-
-
-def cache_dir() -> Path:
-    """``$RESSHIFT_HOME`` or ``~/.cache/resshift``."""
-    return Path(os.environ.get("RESSHIFT_HOME", Path.home() / ".cache" / "resshift")).expanduser()
-
-
-def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _recorded_path(root: Path) -> Path:

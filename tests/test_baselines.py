@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import baselines as B
+from resshift.weights import cache_dir
 from resshift.errors import ResShiftError
 
 from tiny_models import save_tiny_task
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cache(name: str) -> Path:
-    path = B.cache_root() / "baselines" / name
+    path = cache_dir() / "baselines" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -100,7 +101,7 @@ def _prepare(name: str, tmp_path: Path) -> dict:
     elif name in ("lama", "lama_face", "deepfillv2", "deepfillv2_face", "gfpgan", "restoreformer", "codeformer",
                   "psfrgan", "dfdnet"):
         torch.manual_seed(0)
-        B.get(name).with_random_weights(B.cache_root() / "baselines")
+        B.get(name).with_random_weights(cache_dir() / "baselines")
     elif name == "vqfr":
         from test_face_baselines import TINY_VQFR
         from baselines.vqfr import VQFRv2Net
@@ -318,7 +319,7 @@ def test_missing_weights_give_the_registry_message(tmp_path):
         B.build("realesrgan")
     msg = str(err.value)
     assert "RealESRGAN_x4plus.pth" in msg and "github.com/xinntao/Real-ESRGAN" in msg
-    assert str(B.cache_root() / "baselines") in msg and "\n" not in msg
+    assert str(cache_dir() / "baselines") in msg and "\n" not in msg
     with pytest.raises(ResShiftError, match="ldm-super-resolution-4x-openimages"):
         B.build("ldm", steps=15)
     with pytest.raises(ResShiftError, match="unknown method 'nope'"):
@@ -382,7 +383,7 @@ def test_run_restores_a_test_set_with_meta(tmp_path):
     assert main(["run", "bicubic", "--dataset", "set", "--data", str(data), "--out", str(tmp_path / "out")]) == 0
     files = sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith("."))
     assert files == ["im0.png", "im1.png", "meta.json"]
-    entries = sorted(p.name for p in (tmp_path / "out" / ".per_image").iterdir())   # resume state (baselines/run.py)
+    entries = sorted(p.name for p in (tmp_path / "out" / ".per_image").iterdir())   # resume state (bench/run.py)
     assert entries == [".restorer.json", "im0.json", "im1.json"]
     meta = json.loads((tmp_path / "out" / "meta.json").read_text())
     assert meta["method"] == "bicubic" and meta["steps"] == -1 and meta["images"] == 2

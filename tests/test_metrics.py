@@ -11,6 +11,7 @@ from PIL import Image
 
 from bench import metrics as M
 from resshift.compat import import_basicsr
+from resshift.imageio import to_bgr255
 
 import_basicsr()
 from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim  # noqa: E402
@@ -48,7 +49,7 @@ def test_pyiqa_ycbcr_ssim_gap_is_measured():
     import pyiqa
     import torch.nn.functional as F
 
-    from resshift.demo import packaged_image
+    from resshift.packaged import packaged_image
 
     gt = F.interpolate(packaged_image("chelsea")[None], size=(128, 192), mode="bicubic", antialias=True)
     gt = gt.clamp(0, 1).mul(255).round().div(255)
@@ -90,7 +91,7 @@ def test_lmd_uses_the_aligner_landmarks():
 
     pred, gt = _images(2, 32)
     score = M.get("lmd").build("cpu", align=FakeAligner())
-    expected = [np.sqrt(2) * abs(M._bgr255(p[None])[0].mean() - M._bgr255(g[None])[0].mean()) for p, g in zip(pred, gt)]
+    expected = [np.sqrt(2) * abs(to_bgr255(p[None])[0].mean() - to_bgr255(g[None])[0].mean()) for p, g in zip(pred, gt)]
     assert np.allclose(score(pred, gt).numpy(), expected)                # at the images' own size
 
 
@@ -104,7 +105,7 @@ def test_lmd_runs_facexlib_awing_with_random_weights():
     fan = FAN(num_modules=4, num_landmarks=98, device="cpu").eval()
     pred, gt = _images(1, 512)
     ours = M.get("lmd").build("cpu", align=fan)(pred, gt).item()
-    direct = M.landmark_distance(*(fan.get_landmarks(M._bgr255(x)[0].astype(np.uint8)) for x in (pred, gt)))
+    direct = M.landmark_distance(*(fan.get_landmarks(to_bgr255(x)[0].astype(np.uint8)) for x in (pred, gt)))
     assert ours == pytest.approx(direct)
 
 

@@ -1,4 +1,4 @@
-"""`resshift-bench run` at scale: resume, shards, batches (baselines/run.py).
+"""`resshift-bench run` at scale: resume, shards, batches (bench/run.py).
 
 The method ``slow_noisy`` (tests/slow_method.py) sleeps per image and adds noise drawn from the
 image's own generator, so a run can be killed mid-way and any mix-up of seeds between images
@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 import slow_method  # noqa: F401  (registers slow_noisy in this process)
-from baselines.run import ENTRIES, parse_shard, shard_files
+from bench.run import ENTRIES, parse_shard, shard_files
 from bench.cli import main
 from resshift.errors import ResShiftError
 

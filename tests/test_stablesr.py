@@ -98,7 +98,7 @@ def _images(folder: Path, n: int, side: int = 16) -> list[Path]:
 
 
 def test_stablesr_worker_loads_the_checkpoints_once_for_a_whole_folder(stand_in, tmp_path):
-    from baselines.run import run_method
+    from bench.run import run_method
 
     repo, log = stand_in
     data = tmp_path / "set"

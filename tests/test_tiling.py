@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resshift.sampling import LockstepTiles, NoiseField, Span, feather, sample, tile_grid, tile_spans
+from resshift.noise import NoiseField
+from resshift.sampling import LockstepTiles, Span, feather, sample, tile_grid, tile_spans
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -105,7 +106,8 @@ def trained_tiny():
 
 def test_tiled_restore_matches_untiled_and_has_no_seams(trained_tiny):
     """300x200 output: tiles of 40 input px overlapping by 12 (3 x 2 tiles)."""
-    from resshift.demo import bicubic_down, packaged_image
+    from resshift.demo import bicubic_down
+    from resshift.packaged import packaged_image
     from resshift.sampling import pad_to_multiple
 
     model = trained_tiny

@@ -212,7 +212,7 @@ def test_training_data_errors_are_one_line(tmp_path):
 def test_folder_source_reads_nested_images_and_trains(tmp_path):
     from PIL import Image
 
-    from resshift.demo import packaged_array
+    from resshift.packaged import packaged_array
 
     for i, name in enumerate(["astronaut", "coffee"]):
         (tmp_path / "hq" / f"class{i}").mkdir(parents=True)

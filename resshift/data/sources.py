@@ -28,7 +28,9 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ResShiftError
-from ..sampling import seed_for
+from ..imageio import IMAGE_SUFFIXES, list_images, read_image
+from ..noise import seed_for
+from ..packaged import TRAIN_IMAGES, packaged_array
 
 PIPELINES = ("bicubic", "matlab_bicubic", "realesrgan", "face", "inpaint", "realesrgan_first_order", "face_test")
 
@@ -36,7 +38,6 @@ PIPELINES = ("bicubic", "matlab_bicubic", "realesrgan", "face", "inpaint", "real
 def _recursive_images(folder) -> list:
     from pathlib import Path
 
-    from ..imageio import IMAGE_SUFFIXES
 
     root = Path(folder)
     if not root.is_dir():
@@ -53,7 +54,6 @@ def _as_float(img_u8: np.ndarray) -> torch.Tensor:
 
 def _read_u8(path) -> np.ndarray:
     """(H, W, 3) uint8 RGB of an image file (16-bit files rounded to 8 bits)."""
-    from ..imageio import read_image
 
     return (read_image(path)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
@@ -77,8 +77,6 @@ class TrainingBatches(torch.utils.data.Dataset):
             raise ResShiftError(f"data.crop {self.crop} is not a multiple of the scale factor {sf}")
         self._two_order = None
         if self.kind == "packaged":
-            from ..demo import TRAIN_IMAGES, packaged_array
-
             self.images = [packaged_array(n) for n in data.get("images", TRAIN_IMAGES)]
             if data.get("resize_short"):             # as the demo test sets' GT (PIL bicubic)
                 from PIL import Image
@@ -98,8 +96,6 @@ class TrainingBatches(torch.utils.data.Dataset):
                                     "--set data.hq=DIR (a folder of HQ training images)")
             self.files = _recursive_images(data["hq"])
         elif self.kind == "paired":
-            from ..imageio import list_images
-
             for key in ("gt", "lq"):
                 if not data.get(key):
                     raise ResShiftError(f"configuration {cfg['name']}: data.{key} is not set (paired data)")
@@ -165,7 +161,7 @@ class TrainingBatches(torch.utils.data.Dataset):
                                   self.pipeline.get("settings"))
             m = torch.from_numpy(np.ascontiguousarray(mask)).float()[None]
             return {"hq": hq_t, "lq": hq_t * (1 - m), "mask": m}
-        from .degradations import DEGRADATIONS                    # a test-set degradation
+        from .degradations import DEGRADATIONS  # a test-set degradation
 
         draw, apply = DEGRADATIONS["bicubic" if name == "matlab_bicubic" else name]
         cfg = {"sf": self.sf, **self.pipeline}

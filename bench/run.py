@@ -20,7 +20,6 @@ Runs scale out and survive interruption:
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import platform
 import re
@@ -31,8 +30,12 @@ from pathlib import Path
 
 import torch
 
+from baselines import build, get, run_options
 from resshift.errors import ResShiftError
+from resshift.imageio import list_images, read_image, read_mask, write_image, write_text
+from resshift.noise import seed_for
 from resshift.progress import progress_bar
+from resshift.weights import sha256_of
 
 ENTRIES = ".per_image"           # hidden: list_images (metrics, figures) skips it
 RESTORER_META = ".restorer.json"
@@ -57,12 +60,7 @@ def shard_files(files: list[Path], shard: tuple[int, int] | None) -> list[Path]:
     return list(files[i - 1::n])
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _write_json(obj: dict, path: Path) -> None:
-    from resshift.imageio import write_text
 
     write_text(json.dumps(obj, indent=1) + "\n", path)
 
@@ -78,7 +76,7 @@ def _read_entry(folder: Path, stem: str) -> dict | None:
 def option_files_sha256(options: dict) -> dict[str, str]:
     """sha256 of the option values that are files (a trained run's checkpoint and configuration):
     retraining a run rewrites its checkpoint at the same path, which makes earlier images stale."""
-    return {k: _sha256(Path(v)) for k, v in sorted(options.items()) if isinstance(v, (str, Path)) and Path(v).is_file()}
+    return {k: sha256_of(Path(v)) for k, v in sorted(options.items()) if isinstance(v, (str, Path)) and Path(v).is_file()}
 
 
 def is_done(folder: Path, lq: Path, identity: dict, files_sha256: dict | None = None) -> bool:
@@ -92,7 +90,7 @@ def is_done(folder: Path, lq: Path, identity: dict, files_sha256: dict | None = 
         return False
     if files_sha256 is not None and entry.get("files_sha256") != files_sha256:
         return False
-    return entry.get("input_sha256") == _sha256(lq) and entry.get("sha256") == _sha256(png)
+    return entry.get("input_sha256") == sha256_of(lq) and entry.get("sha256") == sha256_of(png)
 
 
 def _remove_stale_temporaries(folder: Path, stems: list[str]) -> None:
@@ -121,11 +119,6 @@ def run_method(method: str, data_dir: str | Path, out_dir: str | Path, *, steps:
                progress: bool = True, models: str | Path = "results/models", batch_size: int = 1,
                shard: tuple[int, int] | None = None, work: str | Path | None = None) -> Path:
     """``method`` is a registry name, or ``NAME@RUN`` for a run trained under ``models``."""
-
-    from resshift.imageio import list_images, read_image, read_mask, write_image
-    from resshift.sampling import seed_for
-
-    from .base import build, get, run_options
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     work_dir = Path(work) if work else out_dir
@@ -176,8 +169,8 @@ def run_method(method: str, data_dir: str | Path, out_dir: str | Path, *, steps:
         timing = restorer.restore_folder(todo, work_dir, seed=seed)
         for path in todo:
             png = work_dir / f"{path.stem}.png"
-            _write_json({**identity, "image": path.name, "image_seed": None, "input_sha256": _sha256(path),
-                         "files_sha256": files_sha256, "sha256": _sha256(png),
+            _write_json({**identity, "image": path.name, "image_seed": None, "input_sha256": sha256_of(path),
+                         "files_sha256": files_sha256, "sha256": sha256_of(png),
                          "seconds": (timing or {}).get("seconds_per_image"), "batch": None, "inside_timing": timing,
                          "shard": f"{shard[0]}/{shard[1]}" if shard else None},
                         work_dir / ENTRIES / f"{path.stem}.json")
@@ -199,7 +192,7 @@ def run_method(method: str, data_dir: str | Path, out_dir: str | Path, *, steps:
         for i, path in enumerate(batch):
             png = write_image(out[i].float().cpu().clamp(0, 1), work_dir / f"{path.stem}.png")
             _write_json({**identity, "image": path.name, "image_seed": seed_for(seed, method, path.stem),
-                         "input_sha256": _sha256(path), "files_sha256": files_sha256, "sha256": _sha256(png), "seconds": round(seconds, 4), "batch": len(batch),
+                         "input_sha256": sha256_of(path), "files_sha256": files_sha256, "sha256": sha256_of(png), "seconds": round(seconds, 4), "batch": len(batch),
                          "shard": f"{shard[0]}/{shard[1]}" if shard else None},
                         work_dir / ENTRIES / f"{path.stem}.json")
         bar.update(len(batch))
