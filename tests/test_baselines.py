@@ -128,6 +128,7 @@ def _prepare(name: str, tmp_path: Path) -> dict:
 BUILT_IN = [n for n in B.registry() if n != "stablesr"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BUILT_IN)
 def test_every_method_restores_a_tiny_batch(name, tmp_path):
     options = _prepare(name, tmp_path)
@@ -250,6 +251,7 @@ def test_released_ldm_adapter_samples_ddim_in_closed_form(tmp_path):
     torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_parameter_counts_match_table_2(tmp_path):
     """Full-size architectures as the loaders build them from the released layouts."""
     import spandrel
@@ -435,6 +437,7 @@ def test_methods_that_cannot_run_here_are_listed_and_refused_with_the_reason(tmp
     assert "has no direct download" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_timing_a_baseline_uses_a_random_stand_in_when_weights_are_missing(tmp_path):
     from bench.timing import time_method, write_timing
 
@@ -449,6 +452,7 @@ def test_timing_a_baseline_uses_a_random_stand_in_when_weights_are_missing(tmp_p
         time_method("stablesr", steps=4, size=8, repeats=1, warmup=0)
 
 
+@pytest.mark.slow
 def test_a_trained_run_is_a_method_by_name_at_run(tmp_path):
     """NAME@RUN loads results/models/RUN (config.yaml + checkpoints/last.pth) for run and time."""
     import json

@@ -55,6 +55,7 @@ def _run(args):
     return subprocess.run([sys.executable, "-m", "resshift.cli", *args], capture_output=True, text=True, env=env)
 
 
+@pytest.mark.slow
 def test_user_errors_are_one_line(tmp_path, tiny_checkpoint):
     img = _write_png(tmp_path / "x.png", 8, 8)
     cases = [
@@ -95,6 +96,7 @@ def test_bench_cli_weights(capsys):
     assert "autoencoder_vq_f4.pth" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_config_task_is_used_without_task_flag(tmp_path, tiny_checkpoint):
     """--config with a non-realsr task needs no --task (and a contradicting --task is refused)."""
     import yaml

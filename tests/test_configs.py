@@ -41,6 +41,7 @@ def test_task_defaults():
         load_config("v9")
 
 
+@pytest.mark.slow
 def test_build_model_loads_saved_weights(tmp_path):
     torch.manual_seed(1)
     a = build_model("tiny_latent", checkpoint=False, autoencoder_checkpoint=False)

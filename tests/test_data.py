@@ -93,6 +93,7 @@ def test_manifest_parameters_rebuild_the_lq_bytes(demo_builds):
             assert hashlib.sha256(B.png_bytes(lq)).hexdigest() == row["sha256_lq"], (name, row["sample"])
 
 
+@pytest.mark.slow
 def test_worker_count_and_limit_do_not_change_bytes(demo_builds, tmp_path):
     two = B.build("demo_inpaint", out=tmp_path / "two", workers=2, progress=False, log=lambda m: None)
     assert B.file_checksums(two) == B.file_checksums(demo_builds["demo_inpaint"])
@@ -248,6 +249,7 @@ def test_training_pipelines_on_a_batch():
     assert json.dumps(p)                                                        # parameters are recordable
 
 
+@pytest.mark.slow
 def test_manifest_parameters_in_range_over_many_samples(tmp_path):
     """Build 150 samples of an imagenet_test-style set from a folder and check every drawn
     parameter in manifest.csv against the recipe."""

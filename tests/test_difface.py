@@ -92,6 +92,7 @@ def test_released_layouts():
     assert ESTIMATOR["upscale"] == ESTIMATOR["start_unshuffle"] == 8
 
 
+@pytest.mark.slow
 def test_difface_loads_the_release_files_and_restores(tmp_path):
     unet, est = tmp_path / "iddpm.pth", tmp_path / "swinir.pth"
     options = save_tiny_difface(unet, est)

@@ -56,6 +56,7 @@ def test_estimator_matches_release(tmp_path):
     assert diff < 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["ddim", "ancestral"])
 def test_sampler_matches_release(sampler):
     fx = torch.load(FIXTURE)

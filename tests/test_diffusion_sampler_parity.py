@@ -38,6 +38,7 @@ def tiny_classifier():
     return load_fp32(net, rec["state_dict"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["guided", "unguided"])
 def test_repaint_matches_release(case):
     """Fixture ``repaint_sampler.pt``: andreas128/RePaint at 8e2a0552a0cc306e623da807d353915f1af17726,
@@ -105,6 +106,7 @@ def test_mcg_matches_release():
         assert diff < 1e-4
 
 
+@pytest.mark.slow
 def test_mcg_image_does_not_depend_on_its_batch_mates():
     """The issue's fix: with image 1 replaced by another image (its reference zeroed), image 0's
     output is still the release's single-image output (the release's ``th.norm`` over the whole

@@ -20,6 +20,7 @@ def test_spade_is_instance_norm_modulated_by_the_prior():
     torch.testing.assert_close(norm(x, ref), ref_out, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_released_layouts_and_spectral_norm_on_load(tmp_path):
     gen, parse = PSFRGenerator(), ParseNet()
     assert sum(p.numel() for p in gen.parameters()) == 45_956_995
@@ -93,6 +94,7 @@ def test_deformable_convolution_follows_its_offsets():
                                    atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_vqfr_restores_with_the_release_wrapping(tmp_path):
     from baselines.vqfr import VQFRv2Net
 
@@ -141,6 +143,7 @@ DFDNET_LANDMARKS[29:36] = [[256, 260 + 8 * i] for i in range(7)]
 DFDNET_LANDMARKS[48:68] = [[210 + 5 * i, 360] for i in range(20)]
 
 
+@pytest.mark.slow
 def test_dfdnet_loads_basicsr_files_and_restores(tmp_path, monkeypatch):
     from baselines.dfdnet import DFDNet
 

@@ -254,6 +254,7 @@ def test_a_wrong_checkpoint_is_one_line(tmp_path):
         B.build("ddrm")
 
 
+@pytest.mark.slow
 def test_lama_celeba_reads_the_lightning_checkpoint(tmp_path):
     """lama_face: the release's Lightning checkpoint (generator.* among other weights, pickled
     hyper-parameters) loads into a 9-block FFC-ResNet (LaMa-Fourier, 27.0 M; big-lama has 18 blocks,

@@ -66,6 +66,7 @@ def test_wheel_carries_every_file_the_code_reads(installed):
             assert path.relative_to(ROOT).as_posix() in names, path
 
 
+@pytest.mark.slow
 def test_commands_run_from_any_folder_and_write_there(installed, tmp_path):
     site, _ = installed
     user = tmp_path / "user"

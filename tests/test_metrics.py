@@ -95,6 +95,7 @@ def test_lmd_uses_the_aligner_landmarks():
     assert np.allclose(score(pred, gt).numpy(), expected)                # at the images' own size
 
 
+@pytest.mark.slow
 def test_lmd_runs_facexlib_awing_with_random_weights():
     from resshift.compat import patch_facexlib
 
@@ -161,6 +162,7 @@ def test_fid_inception_extractor_with_random_weights(tmp_path):
     assert ours.shape == (2, 2048) and torch.allclose(ours, direct)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,opts", [("lpips", {"pretrained": False}), ("musiq", {"pretrained": False})])
 def test_pyiqa_metrics_with_random_weights_equal_pyiqa(name, opts, tmp_path, monkeypatch):
     """pyiqa builds the real networks; its LPIPS always loads torchvision's AlexNet file, so the
@@ -179,6 +181,7 @@ def test_pyiqa_metrics_with_random_weights_equal_pyiqa(name, opts, tmp_path, mon
     assert torch.allclose(ours, direct.reshape(-1).double())
 
 
+@pytest.mark.slow
 def test_lpips_vgg_and_clipiqa_with_random_weights_equal_pyiqa(tmp_path, monkeypatch):
     """Random weights of the real networks: torchvision's VGG16 file where pyiqa's LPIPS-VGG
     reads it, and pyiqa's own CLIP RN50 built from a random state dict (pyiqa's loader cannot

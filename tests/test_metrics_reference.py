@@ -76,6 +76,7 @@ def test_ids_reproduces_vqfr_calculate_cos_dist(pairs):
     assert summary["mean"] == pytest.approx(REF["ids"]["mean"], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_lmd_reproduces_vqfr_calculate_landmark_distance(pairs):
     """VQFR calculate_landmark_distance.py (its FAN, the same network as facexlib's AWing) with
     seeded weights (seed 2204: with seeds 2202/2203 the script itself fails, an argmax in the
@@ -93,6 +94,7 @@ def test_lmd_reproduces_vqfr_calculate_landmark_distance(pairs):
     assert M.get("lmd").summary(dist.tolist())["mean"] == pytest.approx(REF["lmd"]["mean"], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_lpips_vgg_reproduces_the_lpips_package(pairs):
     """VQFR calculate_lpips.py, i.e. ``lpips.LPIPS(net='vgg')`` (lpips 0.1.4, its own v0.1 linear
     layers) on float32 images normalised to [-1, 1], with the VGG16 trunk seeded (seed 2203 over

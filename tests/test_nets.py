@@ -72,6 +72,7 @@ def test_vq_reproduces_release_outputs(release_outputs):
     torch.testing.assert_close(rec, ref["rec"], rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_sr_unet_accepts_any_multiple_of_64(official_state_dicts):
     params = yaml.safe_load((official_state_dicts / "unet_realsr_v3.params.yaml").read_text())
     net = UNetSwin(**params).eval()

@@ -18,6 +18,7 @@ face_alignment's 68-point FAN; we map facexlib's 98-point AWing), see ``baseline
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from baselines.dfdnet import WFLW_TO_68, part_boxes, random_dictionary
@@ -47,6 +48,7 @@ def test_wflw_to_68_mapping_is_a_68_point_scheme():
     assert list(mapped[48:68]) == list(range(76, 96))               # mouth: WFLW 76-95 in order
 
 
+@pytest.mark.slow
 def test_dfdnet_network_matches_release(tmp_path):
     """basicsr's DFDNet against the release's ``UNetDictFace`` at full size (fixture
     ``dfdnet_net.pt``: the output only; weights, dictionary and input are regenerated from seeds).

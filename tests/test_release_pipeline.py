@@ -160,6 +160,7 @@ def test_inpainting_mask_reaches_network_in_minus_one_one(tmp_path):
     assert torch.equal(kwargs["mask"] > 0, entry["mask"] > 0.5)
 
 
+@pytest.mark.slow
 def test_release_tile_mode_reproduces_chopped_inference(tmp_path):
     """``tile_mode="release"`` with tile = the release's chop size (16) and tile_overlap = chop
     size - chop stride (16 - 12): the release's own chop-and-average, patch by patch with each

@@ -16,7 +16,7 @@ import yaml
 
 from test_workflow import FIXTURES, ROOT, job_counts, snakemake, write_config
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 SLURM_UP = ROOT / "workflow" / "ci" / "slurm-up.sh"
 
 

@@ -139,6 +139,7 @@ def test_overrides_and_training_configs_of_the_releases():
     assert load_config("ldm")["diffusion"]["kind"] == "eps" and "kappa" not in load_config("ldm")["diffusion"]
 
 
+@pytest.mark.slow
 def test_torch_compile_option_trains(tmp_path):
     """train.compile wraps the network in torch.compile (here the aot_eager backend: inductor's
     first C++ compile takes minutes on this CPU; benchmarks/train_speed.py --compile times it)."""

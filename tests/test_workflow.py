@@ -67,6 +67,7 @@ def test_paper_dry_run_with_each_profile(paper_fixture, tmp_path, profile):
     assert (tmp_path / "results").exists() is False             # planning writes nothing
 
 
+@pytest.mark.slow
 def test_config_errors_are_one_clear_message(paper_fixture, tmp_path):
     cfg = yaml.safe_load(paper_fixture.read_text())
     bad_key = write_config(tmp_path / "bad_key.yaml", {**cfg, "tabels": []})
@@ -122,6 +123,7 @@ def table2_title(results):
     return (results / "table2.md").read_text().splitlines()[0].removeprefix("### Table 2: ")
 
 
+@pytest.mark.slow
 def test_ci_workflow_end_to_end(tmp_path):
     cfg = yaml.safe_load((FIXTURES / "ci.yaml").read_text())
     cfg["results_dir"] = str(tmp_path / "results")
