@@ -391,6 +391,7 @@ def test_run_restores_a_test_set_with_meta(tmp_path):
     assert meta["method"] == "bicubic" and meta["steps"] == -1 and meta["images"] == 2
 
 
+@pytest.mark.slow
 def test_an_installed_plugin_appears_and_runs(tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",

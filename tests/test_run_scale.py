@@ -57,6 +57,7 @@ def test_shards_split_the_set_deterministically():
             parse_shard(bad)
 
 
+@pytest.mark.slow
 def test_killed_sharded_restore_resumes_to_the_unsharded_bytes(tmp_path, monkeypatch):
     data = make_set(tmp_path / "data", 8)
     env = dict(os.environ, SLOW_NOISY_SECONDS="0.3", SLOW_NOISY_LOG=str(tmp_path / "calls.log"),

@@ -140,6 +140,7 @@ def test_stablesr_restore_reports_its_inside_time_and_params(stand_in):
         bad.restore(lq)
 
 
+@pytest.mark.slow
 def test_stablesr_timing_uses_the_workers_clock_and_declared_counts(stand_in):
     """`resshift-bench time stablesr`: runtime is the release's sampling loop as the worker timed
     it (each call starts a process that sleeps 1.2 s loading; none of that is counted)."""

@@ -122,6 +122,7 @@ def test_resshift_method_passes_tile_mode():
         B.build("resshift", tile_mode="chop")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tile_mode", [None, "seamless"])
 def test_workflow_restore_rule_passes_tile_mode(tmp_path, tile_mode):
     """Dry run of the CI configuration: ResShift restore jobs get the config's tile_mode (default

@@ -104,6 +104,7 @@ def trained_tiny():
     return build_model("tiny", checkpoint=FIXTURES / "tiny_trained" / "tiny_150its.pth")
 
 
+@pytest.mark.slow
 def test_tiled_restore_matches_untiled_and_has_no_seams(trained_tiny):
     """300x200 output: tiles of 40 input px overlapping by 12 (3 x 2 tiles)."""
     from resshift.demo import bicubic_down

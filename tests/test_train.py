@@ -107,6 +107,7 @@ def test_bf16_autocast_trains_and_fp16_needs_cuda(tmp_path):
         train(_cfg(amp="fp16"), tmp_path / "fp16", progress=False, log=lambda m: None)
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_match_one(tmp_path):
     """torchrun with 2 CPU processes (gloo), same global batch, against one process: first loss
     identical, later ones within 5e-3 relative, weights within 3 x lr (median < 1e-4); gradients

@@ -33,6 +33,7 @@ def write_config(path: Path, cfg: dict) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_lint(tmp_path):
     out = snakemake("--lint", workdir=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -56,6 +57,7 @@ def paper_fixture(tmp_path):
     return write_config(tmp_path / "paper.yaml", cfg)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile", ["default", "slurm", "kubernetes"])
 def test_paper_dry_run_with_each_profile(paper_fixture, tmp_path, profile):
     out = snakemake("-n", "--configfile", str(paper_fixture), "--profile", str(ROOT / "profiles" / profile),
@@ -102,6 +104,7 @@ def test_config_errors_are_one_clear_message(paper_fixture, tmp_path):
     assert "restore" not in job_counts(out.stdout + out.stderr)
 
 
+@pytest.mark.slow
 def test_resshiftl_demo_run_only_where_the_vgg_weights_are(tmp_path):
     """The demo's ResShiftL run (LPIPS-VGG) is planned when torchvision's VGG16 file is cached, and
     otherwise left out with one message naming the file."""
@@ -180,6 +183,7 @@ def test_ci_workflow_end_to_end(tmp_path):
     ("set", ("config training.ci_t4 set: 'train.iteratoins' is not a key of configuration 'demo_realsr'; "
              "did you mean 'train.iterations'?")),
 ])
+@pytest.mark.slow
 def test_unknown_metric_names_and_set_keys_fail_at_planning(tmp_path, mistake, line):
     """A typo in a table's metrics or a training run's `set:` (the `resshift train --set` keys)
     stops the dry run with one line naming it and the nearest valid name; nothing is run."""
@@ -195,6 +199,7 @@ def test_unknown_metric_names_and_set_keys_fail_at_planning(tmp_path, mistake, l
     assert "Job stats" not in out.stdout + out.stderr and not (tmp_path / "results").exists()
 
 
+@pytest.mark.slow
 def test_crop_border_reaches_every_metrics_job(tmp_path):
     cfg = yaml.safe_load((FIXTURES / "ci.yaml").read_text())
     cfg.update(results_dir=str(tmp_path / "results"), crop_border=4)
