@@ -164,6 +164,17 @@ def _time(args) -> int:
     return 0
 
 
+def _label_pairs(items: list[str] | None, flag: str, usage: str) -> dict[str, str]:
+    """``LABEL=VALUE`` arguments (the label may itself hold '='; the value is after the last one)."""
+    pairs = {}
+    for item in items or []:
+        label, sep, value = item.rpartition("=")
+        if not sep or not label:
+            raise ResShiftError(f"{flag} {item!r}: use {usage}")
+        pairs[label] = value
+    return pairs
+
+
 def _figure(args) -> int:
     from . import figures as FG
 
@@ -179,12 +190,7 @@ def _figure(args) -> int:
             series.setdefault(label, {})[int(steps)] = path
         fig = FG.perception_distortion_figure(series)
     elif args.kind == "validation":
-        curves = {}
-        for item in args.curves or []:
-            label, sep, path = item.rpartition("=")
-            if not sep or not label:
-                raise ResShiftError(f"--curves {item!r}: use LABEL=RUN/validation.csv")
-            curves[label] = path
+        curves = _label_pairs(args.curves, "--curves", "LABEL=RUN/validation.csv")
         bicubic = FG.bicubic_psnr(args.data) if args.data else None
         fig = FG.validation_curves_figure(curves, bicubic, Path(args.data).name if args.data else "")
     else:
@@ -193,12 +199,7 @@ def _figure(args) -> int:
         if args.kind == "forward":
             fig = FG.forward_process_figure(args.data, args.image)
         else:
-            restored = {}
-            for item in args.restored or []:
-                label, sep, folder = item.rpartition("=")
-                if not sep or not label:
-                    raise ResShiftError(f"--restored {item!r}: use LABEL=FOLDER")
-                restored[label] = folder
+            restored = _label_pairs(args.restored, "--restored", "LABEL=FOLDER")
             box = None
             if args.box:
                 try:
