@@ -8,13 +8,14 @@ from pathlib import Path
 from resshift.errors import ResShiftError, run_cli
 
 
-def _key_values(items: list[str] | None, flag: str) -> dict[str, str]:
-    """``["k=v", ...]`` of a repeatable flag -> {k: v}; a malformed item is a one-line error."""
+def _key_values(items: list[str] | None, flag: str, usage: str = "KEY=VALUE", last: bool = False) -> dict[str, str]:
+    """``["k=v", ...]`` of a repeatable flag -> {k: v}; a malformed item is a one-line error. With
+    ``last``, the key is everything before the last '=' (figure labels may hold one)."""
     out = {}
     for item in items or []:
-        key, sep, value = item.partition("=")
+        key, sep, value = item.rpartition("=") if last else item.partition("=")
         if not sep or not key:
-            raise ResShiftError(f"{flag} {item!r}: use KEY=VALUE")
+            raise ResShiftError(f"{flag} {item!r}: use {usage}")
         out[key] = value
     return out
 
@@ -164,17 +165,6 @@ def _time(args) -> int:
     return 0
 
 
-def _label_pairs(items: list[str] | None, flag: str, usage: str) -> dict[str, str]:
-    """``LABEL=VALUE`` arguments (the label may itself hold '='; the value is after the last one)."""
-    pairs = {}
-    for item in items or []:
-        label, sep, value = item.rpartition("=")
-        if not sep or not label:
-            raise ResShiftError(f"{flag} {item!r}: use {usage}")
-        pairs[label] = value
-    return pairs
-
-
 def _figure(args) -> int:
     from . import figures as FG
 
@@ -190,7 +180,7 @@ def _figure(args) -> int:
             series.setdefault(label, {})[int(steps)] = path
         fig = FG.perception_distortion_figure(series)
     elif args.kind == "validation":
-        curves = _label_pairs(args.curves, "--curves", "LABEL=RUN/validation.csv")
+        curves = _key_values(args.curves, "--curves", "LABEL=RUN/validation.csv", last=True)
         bicubic = FG.bicubic_psnr(args.data) if args.data else None
         fig = FG.validation_curves_figure(curves, bicubic, Path(args.data).name if args.data else "")
     else:
@@ -199,7 +189,7 @@ def _figure(args) -> int:
         if args.kind == "forward":
             fig = FG.forward_process_figure(args.data, args.image)
         else:
-            restored = _label_pairs(args.restored, "--restored", "LABEL=FOLDER")
+            restored = _key_values(args.restored, "--restored", "LABEL=FOLDER", last=True)
             box = None
             if args.box:
                 try:
