@@ -164,7 +164,7 @@ def main() -> int:
             return lambda: ours.autoencoder.encode(up)
         if part == "decode":
             return lambda: ours.autoencoder.decode(x)
-        return lambda: sample(ours, lq, Recorded(draws[:steps]), precision=args.precision)
+        return lambda: sample(ours, lq, Recorded(draws[:steps]))      # under timed()'s autocast
 
     def release_fn(part):
         unet, vq, diffusion = release

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
@@ -262,8 +263,27 @@ class _Context:
         return self.stack.__exit__(*exc)
 
 
+def cpu_bf16_instructions(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU computes bf16 natively (x86 avx512_bf16 or AMX, ARM bf16), from the
+    kernel's CPU flags; without them oneDNN emulates bf16 and autocast costs time."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return False
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            flags.update(line.split(":", 1)[1].split())
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
 def autocast(device: torch.device, precision: str):
-    """Mixed precision for the networks: ``fp32`` (none), ``bf16`` or ``fp16`` (CUDA only)."""
+    """Mixed precision for the networks: ``fp32`` (none), ``bf16`` (CUDA, or a CPU with bf16
+    instructions) or ``fp16`` (CUDA only).
+
+    bf16 on a CPU without bf16 instructions is refused: there autocast made the released
+    networks 3.4x slower than fp32, while with avx512_bf16 it took 0.78x fp32's time
+    (benchmarks/precision_speed.py; docs/protocol.md has the numbers)."""
     if precision == "fp32":
         return contextlib.nullcontext()
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
@@ -271,6 +291,9 @@ def autocast(device: torch.device, precision: str):
         raise ResShiftError(f"--precision {precision}: choose fp32, bf16 or fp16")
     if precision == "fp16" and device.type != "cuda":
         raise ResShiftError("--precision fp16 needs --device cuda; use bf16 or fp32 on the CPU")
+    if precision == "bf16" and device.type == "cpu" and not cpu_bf16_instructions():
+        raise ResShiftError("--precision bf16: this CPU has no bf16 instructions (avx512_bf16, AMX or ARM bf16), "
+                            "so bf16 is slower than fp32 here; use --precision fp32 (or bf16 on a GPU)")
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
