@@ -32,8 +32,10 @@ demo: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores 2
 	@cat results/table2.md
 
+# a worker per core (at most 4), one torch thread each (tests/conftest.py); the two tests that share
+# the CI workflow's local run stay on one worker (xdist_group)
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadgroup tests
 
 clean-venv:
 	rm -rf $(VENV)

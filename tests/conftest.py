@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,15 @@ def release_outputs() -> dict:
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
-    """Every test gets its own empty weights cache."""
+    """Every test gets its own empty weights cache; one torch thread per pytest-xdist worker (make
+    test runs a worker per core: more threads than cores makes every test several times slower)."""
     monkeypatch.setenv("RESSHIFT_HOME", str(tmp_path / "cache"))
-    torch.set_num_threads(2)
+    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest tests first (the SLURM run, then the other `slow` ones), so that under
+    pytest-xdist they start at once and the short ones fill the other workers around them."""
+    def rank(item):
+        return 0 if item.get_closest_marker("slurm") else 1 if item.get_closest_marker("slow") else 2
+    items.sort(key=rank)

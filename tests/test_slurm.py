@@ -1,9 +1,11 @@
 """The CI mini-workflow on a real SLURM cluster: every job submitted with sbatch and followed with
 sacct by snakemake-executor-plugin-slurm, through profiles/slurm, and its results equal to a
-local run's. Where there is no SLURM and this is root with apt-get, the test sets up a
-single-node cluster itself with workflow/ci/slurm-up.sh (about a minute; .ci/run does the same).
+local run's (`ci_local_run` of tests/test_workflow.py, shared with its end-to-end test). Where
+there is no SLURM and this is root with apt-get, the test sets up a single-node cluster itself
+with workflow/ci/slurm-up.sh (about a minute; .ci/run does the same).
 The restore job of bicubic runs as two shards and a gathering job (tests/fixtures/workflow/ci.yaml).
 """
+import copy
 import csv
 import os
 import shutil
@@ -12,9 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from test_workflow import FIXTURES, ROOT, job_counts, snakemake, write_config
+from test_workflow import ROOT, ci_local_run, job_counts, snakemake, write_config  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 SLURM_UP = ROOT / "workflow" / "ci" / "slurm-up.sh"
@@ -51,13 +52,11 @@ def restored(results: Path) -> dict[str, bytes]:
     return {str(p.relative_to(results)): p.read_bytes() for p in sorted((results / "restored").glob("*/*/*.png"))}
 
 
-def test_ci_workflow_through_sbatch_equals_local_run(slurm, tmp_path):
-    cfg = yaml.safe_load((FIXTURES / "ci.yaml").read_text())
-    cfg["results_dir"] = str(tmp_path / "local" / "results")
-    local = write_config(tmp_path / "local.yaml", cfg)
-    out = snakemake("--cores", "2", "--configfile", str(local), workdir=tmp_path / "local")
-    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
-
+@pytest.mark.xdist_group("ci_workflow")
+def test_ci_workflow_through_sbatch_equals_local_run(slurm, ci_local_run, tmp_path):
+    local = ci_local_run
+    assert local.out.returncode == 0, (local.out.stdout + local.out.stderr)[-4000:]
+    cfg = copy.deepcopy(local.cfg)
     cfg["results_dir"] = str(tmp_path / "slurm" / "results")
     on_slurm = write_config(tmp_path / "slurm.yaml", cfg)
     t0 = time.time()
@@ -87,7 +86,7 @@ def test_ci_workflow_through_sbatch_equals_local_run(slurm, tmp_path):
     assert len(lines) == len(submitted) and all("|COMPLETED|0:0|" in line for line in lines), lines
     assert sum("rule_restore_shard" in line for line in lines) == 2, lines      # the comment names the rule
 
-    local_results, slurm_results = tmp_path / "local" / "results", tmp_path / "slurm" / "results"
+    local_results, slurm_results = local.results, tmp_path / "slurm" / "results"
     assert table(slurm_results / "table2.csv") == table(local_results / "table2.csv")
     with open(local_results / "data" / "demo_sr_val" / "manifest.csv", newline="") as f:
         samples = len(list(csv.DictReader(f)))                      # the CI table's test set

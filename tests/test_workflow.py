@@ -1,12 +1,14 @@
 """The Snakemake workflow: lint, configuration errors, dry runs of the paper protocol with every
 profile, and the CI's small demo run end to end (then: a second run does nothing, and a changed
 config value re-runs only what depends on it)."""
+import copy
 import csv
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -31,6 +33,19 @@ def job_counts(output: str) -> dict[str, int]:
 def write_config(path: Path, cfg: dict) -> Path:
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
+
+
+@pytest.fixture(scope="session")
+def ci_local_run(tmp_path_factory):
+    """The CI mini-workflow (tests/fixtures/workflow/ci.yaml) run once locally, shared by the
+    end-to-end test here and the SLURM test, which compares its sbatch run with this one
+    (mark both `xdist_group("ci_workflow")` so that they share it under pytest-xdist)."""
+    root = tmp_path_factory.mktemp("ci_local")
+    cfg = yaml.safe_load((FIXTURES / "ci.yaml").read_text())
+    cfg["results_dir"] = str(root / "results")
+    config = write_config(root / "ci.yaml", cfg)
+    out = snakemake("--cores", "8", "--configfile", str(config), workdir=root)
+    return SimpleNamespace(root=root, cfg=cfg, config=config, out=out, results=root / "results")
 
 
 @pytest.mark.slow
@@ -127,11 +142,9 @@ def table2_title(results):
 
 
 @pytest.mark.slow
-def test_ci_workflow_end_to_end(tmp_path):
-    cfg = yaml.safe_load((FIXTURES / "ci.yaml").read_text())
-    cfg["results_dir"] = str(tmp_path / "results")
-    config = write_config(tmp_path / "ci.yaml", cfg)
-    out = snakemake("--cores", "8", "--configfile", str(config), workdir=tmp_path)
+@pytest.mark.xdist_group("ci_workflow")
+def test_ci_workflow_end_to_end(ci_local_run):
+    tmp_path, cfg, config, out = ci_local_run.root, copy.deepcopy(ci_local_run.cfg), ci_local_run.config, ci_local_run.out
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
     results = tmp_path / "results"
     with open(results / "table2.csv", newline="") as f:

@@ -12,7 +12,7 @@ log() { echo "slurm-up.sh: $*" >&2; }
 
 CLUSTER=${SLURM_CLUSTER_NAME:-resshift}
 NODE=$(hostname -s)
-CPUS=$(nproc)
+CPUS=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)    # nproc alone follows OMP_NUM_THREADS (make test sets 1)
 MEM_MB=$(( $(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) * 9 / 10 ))
 DB_PASS=${SLURMDB_PASS:-slurmdb-ci}
 
