@@ -3,7 +3,10 @@
     python benchmarks/train_speed.py                      # CPU: demo_realsr, then v3 at micro-batch 1 and 2
     python benchmarks/train_speed.py --device cuda --amp bf16 --cases v3:8 v3:16
 
-A case is CONFIG:MICRO_BATCH (one optimiser step = one micro-batch here). Iterations/s come from the
+A case is CONFIG:MICRO_BATCH (one optimiser step = one micro-batch here). Each row also gives the
+time of one iteration at the configuration's own batch (v3: 96) accumulated from such micro-batches,
+and the days for its iteration budget (v3: 400k), upper bounds as the optimiser and EMA run once per
+accumulated step, not once per micro-batch. Iterations/s come from the
 trainer's own log (the first iteration, which builds and warms up, is left out); peak memory is
 the process's maximum RSS (CPU) or torch's peak allocation (CUDA). Full-size configurations train
 on the packaged images at the paper's 256 px crops; the LPIPS-VGG term of Eq. 11 is kept only
@@ -30,6 +33,7 @@ def run_case(config: str, micro: int, iters: int, device: str, amp: str) -> dict
     from resshift.train import VGG16, train
 
     cfg = copy.deepcopy(load_config(config))
+    paper_batch, paper_iterations = cfg["train"]["batch_size"], cfg["train"]["iterations"]
     crop = cfg.get("data", {}).get("crop", 64)
     pipeline = (cfg.get("data") or {}).get("pipeline", {"name": "bicubic"})
     if cfg.get("data", {}).get("kind") != "packaged":
@@ -70,6 +74,11 @@ def run_case(config: str, micro: int, iters: int, device: str, amp: str) -> dict
     model = C.build_model(cfg, checkpoint=False, autoencoder_checkpoint=False)
     return {"config": config, "micro_batch": micro, "crop": crop, "device": device, "amp": amp,
             "iterations": iters, "it_per_s": 1 / steady, "s_per_it": steady, "wall_s": wall,
+            # the configuration's own batch from micro-batches of this size: each measured step also
+            # ran the optimiser and EMA, which an accumulated step runs once, so this is an upper bound
+            "paper_batch": paper_batch, "paper_iterations": paper_iterations,
+            "s_per_paper_it": steady * paper_batch / micro,
+            "days_for_paper_iterations": steady * paper_batch / micro * paper_iterations / 86400,
             "peak_mb": peak, "unet_params_m": sum(p.numel() for p in model.unet.parameters()) / 1e6,
             "threads": torch.get_num_threads(), "torch": torch.__version__, "note": note}
 
@@ -101,6 +110,9 @@ def main() -> int:
         print(f"{row['config']:<14} micro-batch {row['micro_batch']}  crop {row['crop']}  {row['device']} {row['amp']}  "
               f"{row['it_per_s']:.3f} it/s ({row['s_per_it']:.2f} s/it)  peak {row['peak_mb']:.0f} MB  "
               f"UNet {row['unet_params_m']:.2f} M  {row['note']}", flush=True)
+        print(f"{'':<14} batch {row['paper_batch']} from {row['paper_batch'] // row['micro_batch']} micro-batches: "
+              f"<= {row['s_per_paper_it']:.1f} s/it; {row['paper_iterations']} iterations: "
+              f"<= {row['days_for_paper_iterations']:.1f} days on this device", flush=True)
     if args.json:
         from pathlib import Path
 
