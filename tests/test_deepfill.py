@@ -87,7 +87,7 @@ def test_generator_layout_and_known_pixels(tmp_path):
     gt = torch.rand(1, 3, 36, 40, generator=torch.Generator().manual_seed(1))          # padded to 40x40 inside
     mask = torch.zeros(1, 1, 36, 40)
     mask[..., 4:20, 10:30] = 1
-    out = method.restore(gt * (1 - mask), mask=mask)
+    out = method(gt * (1 - mask), mask=mask)
     assert out.shape == gt.shape and torch.equal(out * (1 - mask), gt * (1 - mask))
     bad = tmp_path / "bad.pth"
     torch.save({"G": {"conv1.conv.weight": torch.zeros(1)}}, bad)
