@@ -7,13 +7,9 @@ import pytest
 import torch
 
 import baselines as B
-from baselines.difface import ESTIMATOR, FFHQ512_UNET, DifFace, difface_sample
+from baselines.difface import ESTIMATOR, FFHQ512_UNET, TINY_ESTIMATOR, TINY_FFHQ, DifFace, difface_sample
 from baselines.guided_diffusion import ADMUNet, InpaintSchedule
 from resshift.errors import ResShiftError
-
-TINY_FFHQ = dict(model_channels=32, channel_mult=(1,) * 6, num_res_blocks=(1,) * 6, attention_resolutions=(16,),
-                 num_head_channels=32)
-TINY_ESTIMATOR = dict(embed_dim=12, depths=[1], num_heads=[2])
 
 
 def save_tiny_difface(unet_path, estimator_path):

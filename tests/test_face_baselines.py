@@ -5,7 +5,9 @@ import torch
 import torch.nn.functional as F
 
 import baselines as B
+from baselines.dfdnet import TINY_LANDMARKS68
 from baselines.psfrgan import ParseNet, PSFRGenerator, SPADENorm, one_hot_parsing, settle_spectral_norms
+from baselines.vqfr import TINY_CONFIG
 from resshift.errors import ResShiftError
 
 
@@ -61,7 +63,7 @@ def test_parsing_prior_is_the_argmax_one_hot():
 
 
 # -- VQFR v2 -----------------------------------------------------------------------------------------------
-TINY_VQFR = dict(base_channels=32, channel_multipliers=(1,) * 6, num_blocks=1, code_dim=32, num_code=16)
+TINY_VQFR = TINY_CONFIG                      # (moved to baselines.vqfr for tiny())
 
 
 def test_vqfr_v2_layout():
@@ -136,11 +138,7 @@ def test_dfdnet_component_boxes_follow_the_landmarks():
     assert mouth.tolist() == [[int(253.5 - 47.5 + 1), int(350 - 47.5 + 1), int(253.5 + 47.5), int(350 + 47.5)]]
 
 
-DFDNET_LANDMARKS = torch.zeros(68, 2).numpy()
-DFDNET_LANDMARKS[17:27] = [[150 + 21 * i, 200] for i in range(10)]
-DFDNET_LANDMARKS[36:48] = [[170 + 15 * i, 230] for i in range(12)]
-DFDNET_LANDMARKS[29:36] = [[256, 260 + 8 * i] for i in range(7)]
-DFDNET_LANDMARKS[48:68] = [[210 + 5 * i, 360] for i in range(20)]
+DFDNET_LANDMARKS = TINY_LANDMARKS68          # a frontal face's landmarks (moved to baselines.dfdnet for tiny())
 
 
 @pytest.mark.slow

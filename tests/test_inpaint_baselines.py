@@ -9,13 +9,12 @@ import torch
 
 import baselines as B
 from baselines.ddrm import ddrm_sample
-from baselines.guided_diffusion import ADM_256, ADMClassifier, ADMUNet, InpaintSchedule, space_timesteps
+from baselines.guided_diffusion import (ADM_256, TINY_ADM, TINY_CLASSIFIER, ADMClassifier, ADMUNet, InpaintSchedule,
+                                        space_timesteps)
 from baselines.mcg import mcg_sample
 from baselines.repaint import repaint_levels, repaint_sample
 from baselines.score_sde import score_sde_sample
 
-TINY_ADM = dict(image_size=32, in_channels=3, model_channels=32, out_channels=6, num_res_blocks=1,
-                attention_resolutions=(16,), channel_mult=(1, 2), num_head_channels=32)
 SHAPE = (1, 3, 4, 4)
 
 
@@ -179,8 +178,6 @@ def test_guided_diffusion_unet_layout():
         assert tuple(keys[key].shape) == shape, key
 
 
-TINY_CLASSIFIER = dict(image_size=32, model_channels=32, num_res_blocks=1, attention_resolutions=(16,),
-                       channel_mult=(1, 2), num_head_channels=32)
 
 
 def _tiny_adm_file(path, num_classes=None):
@@ -269,7 +266,7 @@ def test_lama_celeba_reads_the_lightning_checkpoint(tmp_path):
     gt = torch.rand(1, 3, 36, 44, generator=torch.Generator().manual_seed(0))   # padded to 40x48 inside
     mask = torch.zeros(1, 1, 36, 44)
     mask[..., 10:30, 5:25] = 1
-    out = method.restore(gt * (1 - mask), mask=mask)
+    out = method(gt * (1 - mask), mask=mask)
     assert out.shape == gt.shape and torch.equal(out * (1 - mask), gt * (1 - mask))
     bad = tmp_path / "bad.ckpt"
     torch.save({"state_dict": {"generator.conv.weight": torch.zeros(1)}}, bad)
