@@ -408,7 +408,8 @@ def why_not_runnable(method: str, offline: bool = False) -> str | None:
     return None
 
 
-def build(name: str, steps: int | None = None, device: str = "cpu", **options) -> Restorer:
+def load_restorer(name: str, steps: int | None = None, device: str = "cpu", **options) -> Restorer:
+    """An instance of the registered method ``name``, its weights loaded (``options``: the method's)."""
     return get(name)(steps=steps, device=device, **options)
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from baselines import build, get, run_options
+from baselines import get, load_restorer, run_options
 from resshift.errors import ResShiftError
 from resshift.imageio import list_images, read_image, read_mask, write_image, write_text
 from resshift.noise import seed_for
@@ -145,7 +145,7 @@ def run_method(method: str, data_dir: str | Path, out_dir: str | Path, *, steps:
     restorer_meta_path = work_dir / ENTRIES / RESTORER_META
     restorer = None
     if todo or not restorer_meta_path.is_file():
-        restorer = build(name, steps=steps, device=device, **options)
+        restorer = load_restorer(name, steps=steps, device=device, **options)
         if restorer.task == "inpaint" and not (data_dir / "mask").is_dir():
             raise ResShiftError(f"{data_dir}: {method} inpaints and needs mask/ beside lq/")
         _write_json(restorer.meta(), restorer_meta_path)

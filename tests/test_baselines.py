@@ -186,7 +186,7 @@ def test_x0_prediction_ddim_matches_its_closed_form(steps):
 def test_released_ldm_adapter_samples_ddim_in_closed_form(tmp_path):
     """The `ldm` method (diffusers parts) follows the same closed form on the VQ latent."""
     save_tiny_ldm(_cache(B.get("ldm").weights[0].file))
-    method = B.build("ldm", steps=4)
+    method = B.load_restorer("ldm", steps=4)
     lq = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(2))
     out = method.restore(lq, generator=torch.Generator().manual_seed(3))
 
@@ -262,22 +262,22 @@ def test_dasr_wrong_file_is_one_line(tmp_path):
 
     torch.save(DegradationPredictor().state_dict(), p)
     with pytest.raises(ResShiftError, match="does not hold DASR's net_g") as err:
-        B.build("dasr", weights=str(bad), weights_p=str(p))
+        B.load_restorer("dasr", weights=str(bad), weights_p=str(p))
     assert "\n" not in str(err.value)
 
 
 def test_missing_weights_give_the_registry_message(tmp_path):
     with pytest.raises(ResShiftError) as err:
-        B.build("realesrgan")
+        B.load_restorer("realesrgan")
     msg = str(err.value)
     assert "RealESRGAN_x4plus.pth" in msg and "github.com/xinntao/Real-ESRGAN" in msg
     assert str(cache_dir() / "baselines") in msg and "\n" not in msg
     with pytest.raises(ResShiftError, match="ldm-super-resolution-4x-openimages"):
-        B.build("ldm", steps=15)
+        B.load_restorer("ldm", steps=15)
     with pytest.raises(ResShiftError, match="unknown method 'nope'"):
-        B.build("nope")
+        B.load_restorer("nope")
     with pytest.raises(ResShiftError, match="has no sampling steps"):
-        B.build("bicubic", steps=4)
+        B.load_restorer("bicubic", steps=4)
 
 
 def test_stablesr_adapter_builds_the_release_command_and_collects_outputs(tmp_path):
@@ -301,19 +301,19 @@ def test_stablesr_adapter_builds_the_release_command_and_collects_outputs(tmp_pa
         "os.path.join(o.outdir, os.path.splitext(f)[0] + '.png'))\n" % CONFIG)
     for spec in B.get("stablesr").weights:
         _cache(spec.file).write_bytes(b"stand-in")
-    method = B.build("stablesr", steps=4, repo=str(repo), python=sys.executable)
+    method = B.load_restorer("stablesr", steps=4, repo=str(repo), python=sys.executable)
     cmd = method.command(Path("IN"), Path("OUT"), 9, 2, Path("T.json"))
     assert cmd[3:5] == [SCRIPT, "--config"] and cmd[cmd.index("--ddpm_steps") + 1] == "4"
     lq = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     out = method.restore(lq, generator=torch.Generator().manual_seed(1))
     assert out.shape == (2, 3, 64, 64) and 0 <= out.min() and out.max() <= 1
     assert method.timesteps() == stablesr_timesteps(4) == [999, 666, 333, 0]
-    bad = B.build("stablesr", steps=4, repo=str(repo), python=f"{sys.executable} -c 'import sys; sys.exit(3)'")
+    bad = B.load_restorer("stablesr", steps=4, repo=str(repo), python=f"{sys.executable} -c 'import sys; sys.exit(3)'")
     bad.python = [sys.executable, "-c", "import sys; sys.stderr.write('CUDA unavailable'); sys.exit(3)"]
     with pytest.raises(ResShiftError, match="exit 3.*CUDA unavailable"):
         bad.restore(lq)
     with pytest.raises(ResShiftError, match="no StableSR checkout"):
-        B.build("stablesr", steps=4, repo=str(tmp_path / "none"))
+        B.load_restorer("stablesr", steps=4, repo=str(tmp_path / "none"))
 
 
 def _demo_set(tmp_path: Path) -> Path:
@@ -383,7 +383,7 @@ def test_methods_that_cannot_run_here_are_listed_and_refused_with_the_reason(tmp
     gfpgan = next(ln for ln in out.splitlines() if ln.split()[:1] == ["gfpgan"])
     assert "GFPGANv1.3.pth MISSING" in gfpgan and "licence: Apache-2.0" in gfpgan
     with pytest.raises(ResShiftError, match="closedface: not available: code not released"):
-        B.build("closedface")
+        B.load_restorer("closedface")
     assert main(["baselines", "fetch", "dasr"]) == 2                     # no direct address: by hand
     assert "has no direct download" in capsys.readouterr().err
 

@@ -92,8 +92,8 @@ def test_generator_layout_and_known_pixels(tmp_path):
     bad = tmp_path / "bad.pth"
     torch.save({"G": {"conv1.conv.weight": torch.zeros(1)}}, bad)
     with pytest.raises(ResShiftError, match="not a converted DeepFillv2 generator") as err:
-        B.build("deepfillv2", weights=str(bad))
+        B.load_restorer("deepfillv2", weights=str(bad))
     assert "\n" not in str(err.value)
     (tmp_path / "text.pth").write_text("not a checkpoint")
     with pytest.raises(ResShiftError, match="cannot be read as a torch checkpoint"):
-        B.build("deepfillv2", weights=str(tmp_path / "text.pth"))
+        B.load_restorer("deepfillv2", weights=str(tmp_path / "text.pth"))

@@ -207,7 +207,7 @@ def tiny_inpaint_setup(name: str) -> dict:
 @pytest.mark.parametrize("name", ["repaint", "repaint_face", "ddrm_face", "score_sde", "mcg"])
 def test_inpainting_methods_keep_known_pixels(name, tmp_path):
     options = tiny_inpaint_setup(name)
-    method = B.build(name, **options)
+    method = B.load_restorer(name, **options)
     g = torch.Generator().manual_seed(0)
     gt = torch.rand(2, 3, 32, 32, generator=g)
     mask = torch.zeros(2, 1, 32, 32)
@@ -228,7 +228,7 @@ def test_repaint_imagenet_is_the_class_conditional_model_with_guidance():
     assert not face.class_cond and face.classifier_scale == 0.0 and len(face.weights) == 1
     with torch.device("meta"):
         assert sum(p.numel() for p in imagenet.build_network({}).parameters()) == 552_814_086 + 1000 * 1024
-    method = B.build("repaint", **tiny_inpaint_setup("repaint"))
+    method = B.load_restorer("repaint", **tiny_inpaint_setup("repaint"))
     labels = method.guided_model(4, torch.Generator().manual_seed(3)).labels
     assert labels.shape == (4,) and labels.dtype == torch.long and 0 <= labels.min() and labels.max() < 1000
     assert torch.equal(labels, torch.randint(0, 1000, (4,), generator=torch.Generator().manual_seed(3)))
@@ -245,10 +245,10 @@ def test_a_wrong_checkpoint_is_one_line(tmp_path):
     from resshift.errors import ResShiftError
 
     with pytest.raises(ResShiftError, match="not a guided-diffusion 256x256 model") as err:
-        B.build("repaint", weights=str(bad))
+        B.load_restorer("repaint", weights=str(bad))
     assert "\n" not in str(err.value)
     with pytest.raises(ResShiftError, match="256x256_diffusion_uncond.pt is missing"):
-        B.build("ddrm")
+        B.load_restorer("ddrm")
 
 
 @pytest.mark.slow
@@ -271,7 +271,7 @@ def test_lama_celeba_reads_the_lightning_checkpoint(tmp_path):
     bad = tmp_path / "bad.ckpt"
     torch.save({"state_dict": {"generator.conv.weight": torch.zeros(1)}}, bad)
     with pytest.raises(ResShiftError, match="holds no LaMa FFC-ResNet generator") as err:
-        B.build("lama_face", weights=str(bad))
+        B.load_restorer("lama_face", weights=str(bad))
     assert "\n" not in str(err.value)
 
 

@@ -39,7 +39,7 @@ def swinir(release, tmp_path_factory):
     state.update(release["weights_params_ema"])
     path = tmp_path_factory.mktemp("swinir") / "small_swinir.pth"
     torch.save({"params_ema": state}, path)
-    return B.build("swinir", weights=str(path))
+    return B.load_restorer("swinir", weights=str(path))
 
 
 def _lq(item):
