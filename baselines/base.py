@@ -3,22 +3,39 @@ kept under ``baselines/`` in the cache).
 
 A method is one class with ``@register``; an installed package adds methods through the entry
 point group ``resshift_bench.baselines`` (each entry point names a module or a ``Restorer``
-subclass; importing the module registers its classes)::
+subclass; importing the module registers its classes). Add your method in one file::
 
     @register
     class MyMethod(Restorer):
-        name, task, label = "mymethod", "sr", "My method"
+        name, task, label, sf = "mymethod", "sr", "My method", 4
+        pad_multiple = 8                          # the network wants sides that are multiples of 8
         weights = (WeightFile("mymethod.pth", "https://example.org/mymethod.pth", subdir=BASELINES),)
 
         def load(self):
             self.net = build_my_net(); self.net.load_state_dict(torch.load(self.weight_path(0)))
 
         def restore(self, lq, mask=None, generator=None):
-            return self.net(lq).clamp(0, 1)
+            return self.net(lq).clamp(0, 1)       # lq is already padded and on self.device
+
+        @classmethod
+        def tiny(cls, folder, device="cpu"):      # for the registry-wide contract test
+            torch.save(build_my_net(width=8).state_dict(), folder / "tiny.pth")
+            return cls(device=device, weights=str(folder / "tiny.pth"), width=8)
+
+The class attributes describe the method, as a model descriptor does: its scale ``sf``, the input
+it accepts (``in_channels``; ``fixed_size``, e.g. (512, 512) for aligned faces; ``needs_mask``,
+by default exactly for inpainting) and how it is padded (``pad_multiple``, ``pad_mode``). Callers
+run a method through ONE path, ``restorer(lq, mask=None, generator=None)``
+(:meth:`Restorer.__call__`): it checks the input (a user's mistake, e.g. wrong channels, a face
+that is not 512x512 or a missing mask, is one ``ResShiftError`` line), moves it to the device,
+pads image and mask together, calls the method's :meth:`Restorer.restore`, crops the output back
+to ``(h * sf, w * sf)`` and checks its shape and range. ``restore`` itself only sees inputs that
+satisfy the descriptor.
 """
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -26,6 +43,7 @@ from typing import ClassVar
 import torch
 
 from resshift.errors import ResShiftError
+from resshift.sampling import pad_to_multiple
 from resshift.weights import WeightFile, load_checkpoint, read_state_dict, sha256_of
 
 BASELINES = "baselines"           # the baselines' folder in the cache
@@ -33,20 +51,52 @@ BASELINES = "baselines"           # the baselines' folder in the cache
 ENTRY_POINT_GROUP = "resshift_bench.baselines"
 METHOD_TASKS = ("sr", "inpaint", "face")     # what a compared method does
 IMPLEMENTATIONS = ("maintainers", "ours", "none")
+# How inputs are padded to ``pad_multiple`` (bottom/right, so the output's top-left crop is the image):
+# "reflect": to the next multiple, by reflection (:func:`resshift.sampling.pad_to_multiple`);
+# "mirror_past": SwinIR's test script (:func:`mirror_past_multiple`), which always adds padding.
+PAD_MODES = ("reflect", "mirror_past")
+
+
+def mirror_past_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Each side grows to ``(side // multiple + 1) * multiple``, so a side that is already a
+    multiple (64) still gains a whole ``multiple`` (64 -> 72); rows then columns are filled with the
+    image's mirror (last row first, edge repeated). A side shorter than its padding gains only one
+    mirror copy (the network's own padding completes it). Bottom/right only."""
+    for dim in (-2, -1):
+        side = x.shape[dim]
+        grow = min((side // multiple + 1) * multiple - side, side)
+        x = torch.cat((x, x.flip(dim).narrow(dim, 0, grow)), dim)
+    return x
+
+
+@contextlib.contextmanager
+def seeded(seed: int = 0):
+    """Random initialisation inside the block seeded with ``seed``; the global RNG is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 class Restorer(abc.ABC):
     """One compared method. Subclasses set the class attributes and implement :meth:`restore`.
 
-    ``restore(lq, mask=None, generator=None)`` takes a (B, 3, h, w) RGB batch in [0, 1] (for
-    inpainting, ``mask`` (B, 1, h, w), 1 = hole, and ``lq`` already has the holes) and returns
-    (B, 3, h*sf, w*sf) in [0, 1].
+    Run it as ``restorer(lq, mask=None, generator=None)`` (:meth:`__call__`): a (B, 3, h, w) RGB
+    batch in [0, 1] (for inpainting, ``mask`` (B, 1, h, w), 1 = hole, and ``lq`` already has the
+    holes) -> (B, 3, h*sf, w*sf) in [0, 1], checked, padded and cropped as the class attributes say.
     """
 
     name: ClassVar[str] = ""
     task: ClassVar[str] = "sr"
     label: ClassVar[str] = ""                  # as printed in tables
-    sf: ClassVar[int] = 4
+    # -- the descriptor: what the method takes and gives (see :meth:`__call__`) --
+    sf: ClassVar[int] = 4                      # output side = sf * input side
+    in_channels: ClassVar[int] = 3             # RGB
+    fixed_size: ClassVar[tuple[int, int] | None] = None   # (h, w) every input must have, e.g. aligned faces
+    fixed_size_what: ClassVar[str] = "inputs"  # what such an input is, for the error ("aligned faces")
+    needs_mask: ClassVar[bool | None] = None   # None: exactly when task == "inpaint"
+    # inputs padded to a multiple of pad_multiple (None: set by load(), e.g. from the weight file) ...
+    pad_multiple: ClassVar[int | None] = 1
+    pad_mode: ClassVar[str] = "reflect"        # ... in one of PAD_MODES; the output is cropped back
     steps_choices: ClassVar[tuple[int, ...]] = ()   # () for methods without sampling steps
     default_steps: ClassVar[int | None] = None
     weights: ClassVar[tuple[WeightFile, ...]] = ()
@@ -78,6 +128,63 @@ class Restorer(abc.ABC):
         self.options = options
         self.load()
 
+    # -- the one call path -------------------------------------------------------------
+    def __call__(self, lq: torch.Tensor, mask: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Check the input against the descriptor, pad image and mask together, :meth:`restore`,
+        crop back to ``(B, 3, h * sf, w * sf)`` and check the output's shape and range."""
+        b, h, w = self.check_input(lq, mask)
+        needs_mask = self.mask_needed()
+        lq = lq.to(self.device)
+        mask = mask.to(self.device) if needs_mask else None
+        x, m = self.pad(lq, mask)
+        out = self.restore(x, mask=m, generator=generator)
+        if x.shape[-2:] != (h, w):
+            out = out[..., : h * self.sf, : w * self.sf]
+        return self.check_output(out, b, h, w)
+
+    def mask_needed(self) -> bool:
+        return self.task == "inpaint" if self.needs_mask is None else bool(self.needs_mask)
+
+    def check_input(self, lq, mask) -> tuple[int, int, int]:
+        """(B, h, w) of a valid input; a user's mistake is one ``ResShiftError`` line."""
+        if not isinstance(lq, torch.Tensor) or lq.dim() != 4 or lq.shape[1] != self.in_channels:
+            got = tuple(lq.shape) if isinstance(lq, torch.Tensor) else type(lq).__name__
+            raise ResShiftError(f"{self.name}: expects a (B, {self.in_channels}, h, w) batch, got {got}")
+        b, _, h, w = lq.shape
+        if self.fixed_size is not None and (h, w) != tuple(self.fixed_size):
+            fh, fw = self.fixed_size
+            raise ResShiftError(f"{self.name}: expects {self.fixed_size_what} of {fh}x{fw}, got {h}x{w}")
+        if self.mask_needed():
+            if mask is None:
+                raise ResShiftError(f"{self.name}: inpainting needs a mask (1 = hole)")
+            if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != (b, 1, h, w):
+                got = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+                raise ResShiftError(f"{self.name}: the mask must be (B, 1, h, w) = {(b, 1, h, w)}, got {got}")
+        return b, h, w
+
+    def pad(self, lq: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Image and mask padded together (one tensor) as ``pad_mode`` says, to ``pad_multiple``."""
+        m = int(self.pad_multiple or 1)
+        if self.pad_mode not in PAD_MODES:
+            raise ValueError(f"{type(self).__name__}: pad_mode must be one of {PAD_MODES}, not {self.pad_mode!r}")
+        if self.pad_mode == "reflect" and m == 1:
+            return lq, mask
+        x = lq if mask is None else torch.cat([lq, mask.to(lq.dtype)], dim=1)
+        x = pad_to_multiple(x, m)[0] if self.pad_mode == "reflect" else mirror_past_multiple(x, m)
+        return (x, None) if mask is None else (x[:, :-1], x[:, -1:].to(mask.dtype))
+
+    def check_output(self, out: torch.Tensor, b: int, h: int, w: int) -> torch.Tensor:
+        """The output of ``b`` images of ``h`` x ``w`` is (b, 3, h*sf, w*sf), finite and in [0, 1]."""
+        want = (b, 3, h * self.sf, w * self.sf)
+        if tuple(out.shape) != want:
+            raise ResShiftError(f"{self.name} returned {tuple(out.shape)} for {b} image(s) of {h}x{w}; "
+                                f"expected {want} (x{self.sf})")
+        if not torch.isfinite(out).all() or out.min() < 0 or out.max() > 1:
+            raise ResShiftError(f"{self.name} returned values outside [0, 1] (min {float(out.min()):.4g}, "
+                                f"max {float(out.max()):.4g})")
+        return out
+
     @classmethod
     def validated(cls) -> bool:
         """True when the method's numbers may be set beside the paper's: the maintainers' code
@@ -100,7 +207,9 @@ class Restorer(abc.ABC):
     @abc.abstractmethod
     def restore(self, lq: torch.Tensor, mask: torch.Tensor | None = None,
                 generator: torch.Generator | None = None) -> torch.Tensor:
-        """(B, 3, h, w) in [0, 1] -> (B, 3, h*sf, w*sf) in [0, 1]."""
+        """(B, 3, h, w) in [0, 1] on ``self.device``, padded as the descriptor says (and a mask
+        where one is needed) -> (B, 3, h*sf, w*sf) in [0, 1] (padding included: the caller,
+        :meth:`__call__`, crops it away)."""
 
     def modules(self) -> dict[str, torch.nn.Module]:
         """Networks by role: ``trainable`` ones (the restorer) and ``frozen`` ones (autoencoders)."""
@@ -126,6 +235,17 @@ class Restorer(abc.ABC):
         if cls.weights:
             raise ResShiftError(f"{cls.name}: no random-weight stand-in; its weights are needed ({cls.weights[0].url})")
         return cls(steps=steps, device=device)
+
+    @classmethod
+    def tiny(cls, folder: Path, device: str = "cpu") -> "Restorer":
+        """A small instance with random weights (written under ``folder`` in the release's format
+        and read by the normal loading path; nothing is downloaded), for tests: every registered
+        method restores a tiny batch through it. Methods with weights implement it; the default
+        serves those without."""
+        if cls.weights:
+            raise ResShiftError(f"{cls.name}: no tiny() form; implement it (small random weights in the release's "
+                                "format) so the registry's contract test can run the method")
+        return cls(device=device)
 
     # -- shared ------------------------------------------------------------------------
     def weight_path(self, index: int = 0) -> Path:
@@ -288,7 +408,8 @@ def why_not_runnable(method: str, offline: bool = False) -> str | None:
     return None
 
 
-def build(name: str, steps: int | None = None, device: str = "cpu", **options) -> Restorer:
+def load_restorer(name: str, steps: int | None = None, device: str = "cpu", **options) -> Restorer:
+    """An instance of the registered method ``name``, its weights loaded (``options``: the method's)."""
     return get(name)(steps=steps, device=device, **options)
 
 

@@ -20,7 +20,7 @@ from torch import nn
 from resshift.errors import ResShiftError
 from resshift.weights import load_checkpoint
 
-from .base import BASELINES, Restorer, WeightFile, register
+from .base import BASELINES, Restorer, WeightFile, register, seeded
 
 DASR_FOLDER = "https://drive.google.com/drive/folders/18TuFlx5Fp9W9dDHQ-LyNFae5vakpjGq-"
 
@@ -131,6 +131,17 @@ class DASR(Restorer):
         torch.save({"params": DASRNet().state_dict()}, g)
         torch.save({"params": DegradationPredictor().state_dict()}, p)
         return cls(steps=steps, device=device, weights=str(g), weights_p=str(p))
+
+    @classmethod
+    def tiny(cls, folder, device="cpu"):
+        """The release's files (bare state dicts) at 8 features, 1 block, an 8-wide predictor."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        g, p = folder / cls.weights[0].file, folder / cls.weights[1].file
+        with seeded(0):
+            torch.save(DASRNet(8, 1).state_dict(), g)
+            torch.save(DegradationPredictor(8).state_dict(), p)
+        return cls(device=device, weights=str(g), weights_p=str(p), num_feat=8, num_block=1, predictor_nf=8)
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):

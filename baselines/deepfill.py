@@ -13,14 +13,13 @@ a channel of ones and the mask (1 = hole); sizes are padded (reflect) to a multi
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resshift.errors import ResShiftError
-from resshift.sampling import pad_to_multiple
-
-from .base import BASELINES, SingleNetworkRestorer, WeightFile, register
+from .base import BASELINES, SingleNetworkRestorer, WeightFile, register, seeded
 
 DRIVE = "https://drive.google.com/uc?export=download&id="
 CNUM = 48                                  # the released models' base width
@@ -178,23 +177,29 @@ class DeepFillv2Base(SingleNetworkRestorer):
     release_parity = "tests/test_parity_deepfill.py::test_deepfillv2_matches_release"
     licence = "CC BY-NC 4.0 (the authors' models; converted by nipponjo/deepfillv2-pytorch)"
     wrapper, network_kind = "G", "a converted DeepFillv2 generator"     # the files: {"G": ..., "D": ...}
+    pad_multiple = 8                   # reflect-padded (image and mask) to a multiple of 8
 
     @classmethod
     def build_network(cls, options):
         # option cnum: a smaller width (parity tests); the released models use 48
         return DeepFillv2Generator(cnum=int(options.get("cnum", CNUM)), fuse=bool(int(options.get("fuse", 1))))
 
+    @classmethod
+    def tiny(cls, folder, device="cpu"):
+        """The port's {"G": ...} layout at width 8 (option ``cnum``)."""
+        path = Path(folder) / cls.weights[0].file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with seeded(0):
+            torch.save({"G": cls.build_network({"cnum": 8}).state_dict()}, path)
+        return cls(device=device, weights=str(path), cnum=8)
+
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):
-        if mask is None:
-            raise ResShiftError(f"{self.name}: inpainting needs a mask (1 = hole)")
         lq, mask = lq.to(self.device), (mask.to(self.device) > 0.5).float()
-        x, (h, w) = pad_to_multiple(torch.cat([lq * 2 - 1, mask], dim=1), 8)
-        m = x[:, 3:]
-        img = x[:, :3] * (1 - m)
-        ones = torch.ones_like(m)
-        _, out = self.net(torch.cat([img, ones, ones * m], dim=1), m)
-        out = (out[..., :h, :w] + 1) / 2
+        img = (lq * 2 - 1) * (1 - mask)
+        ones = torch.ones_like(mask)
+        _, out = self.net(torch.cat([img, ones, ones * mask], dim=1), mask)
+        out = (out + 1) / 2
         return (mask * out + (1 - mask) * lq).clamp(0, 1)
 
 

@@ -27,7 +27,7 @@ from resshift.errors import ResShiftError
 from resshift.landmarks import ALIGNMENT_WFLW, wflw_landmarks
 from resshift.weights import load_checkpoint
 
-from .base import BASELINES, WeightFile, register
+from .base import BASELINES, WeightFile, register, seeded
 from .face import AlignedFaceRestorer
 from .psfrgan import settle_spectral_norms
 
@@ -41,6 +41,15 @@ WFLW_TO_68 = (list(range(0, 33, 2)) + [33, 34, 35, 36, 37] + [42, 43, 44, 45, 46
 PARTS_68 = {"left_eye": list(range(17, 22)) + list(range(36, 42)),
             "right_eye": list(range(22, 27)) + list(range(42, 48)),
             "nose": list(range(29, 36)), "mouth": list(range(48, 68))}
+
+
+# tiny(): fixed 68 landmarks of a frontal 512x512 face (brows, eyes, nose, mouth; the jaw, which no
+# component box uses, at 0), for use without the landmark model's weights
+TINY_LANDMARKS68 = np.zeros((68, 2), dtype=np.float32)
+TINY_LANDMARKS68[17:27] = [[150 + 21 * i, 200] for i in range(10)]
+TINY_LANDMARKS68[36:48] = [[170 + 15 * i, 230] for i in range(12)]
+TINY_LANDMARKS68[29:36] = [[256, 260 + 8 * i] for i in range(7)]
+TINY_LANDMARKS68[48:68] = [[210 + 5 * i, 360] for i in range(20)]
 
 
 def part_boxes(landmarks68: np.ndarray) -> list[torch.Tensor]:
@@ -122,6 +131,15 @@ class DFDNet(AlignedFaceRestorer):
         path = folder / cls.weights[0].file
         torch.save({"params": settle_spectral_norms(net).state_dict()}, path)     # basicsr's wrapping
         return cls(steps=steps, device=device, weights=str(path), dictionary=str(dict_path))
+
+    @classmethod
+    def tiny(cls, folder, device="cpu"):
+        """basicsr's DFDNet (its size is fixed) with random weights and a 2-atom dictionary, and fixed
+        landmarks (:data:`TINY_LANDMARKS68`) instead of the landmark model, which needs weights."""
+        with seeded(0):
+            method = cls.with_random_weights(folder, device=device)
+        method.landmarks68 = lambda face: TINY_LANDMARKS68
+        return method
 
     def restore_faces(self, x11, generator):
         outs = []

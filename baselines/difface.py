@@ -25,7 +25,7 @@ import torch
 from resshift.errors import ResShiftError
 from resshift.weights import load_checkpoint
 
-from .base import BASELINES, WeightFile, register
+from .base import BASELINES, WeightFile, register, seeded
 from .face import AlignedFaceRestorer
 from .gan import load_spandrel
 from .guided_diffusion import (
@@ -48,6 +48,10 @@ ESTIMATOR = dict(img_size=64, patch_size=1, in_chans=3, embed_dim=180, depths=[6
                  window_size=8, mlp_ratio=2.0, upscale=8, img_range=1.0, upsampler="nearest+conv",
                  resi_connection="1conv", start_unshuffle=8)
 RESPACING = 250
+# tiny(): a narrow UNet (6 levels, one block each) and a one-stage estimator
+TINY_FFHQ = dict(model_channels=32, channel_mult=(1,) * 6, num_res_blocks=(1,) * 6, attention_resolutions=(16,),
+                 num_head_channels=32)
+TINY_ESTIMATOR = dict(embed_dim=12, depths=[1], num_heads=[2])
 
 
 def _clipped_x0(eps: torch.Tensor, x: torch.Tensor, s: int, sched: InpaintSchedule) -> torch.Tensor:
@@ -149,6 +153,17 @@ class DifFace(AlignedFaceRestorer):
         torch.save({"state_dict": ADMUNet(**FFHQ512_UNET).state_dict()}, unet)
         cls.save_estimator(cls.random_estimator(), est)
         return cls(steps=steps, device=device, weights=str(unet), estimator=str(est))
+
+    @classmethod
+    def tiny(cls, folder, device="cpu"):
+        """The release's two files, narrow (``unet_config``: TINY_FFHQ), one step."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        unet, est = folder / cls.weights[0].file, folder / cls.weights[1].file
+        with seeded(0):
+            torch.save({"state_dict": ADMUNet(**dict(FFHQ512_UNET, **TINY_FFHQ)).state_dict()}, unet)
+            cls.save_estimator(cls.random_estimator(**TINY_ESTIMATOR), est)
+        return cls(steps=1, device=device, weights=str(unet), estimator=str(est), unet_config=TINY_FFHQ)
 
     def restore_faces(self, x11, generator):
         generator = generator if generator is not None else torch.Generator().manual_seed(12345)

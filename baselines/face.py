@@ -14,8 +14,6 @@ import abc
 
 import torch
 
-from resshift.errors import ResShiftError
-
 from .base import BASELINES, Restorer, WeightFile, register
 from .gan import SpandrelRestorer
 
@@ -23,10 +21,12 @@ GFPGAN_RELEASE = "https://github.com/TencentARC/GFPGAN/releases/download/"
 
 
 class AlignedFaceRestorer(Restorer):
-    """A blind-face method on aligned 512x512 faces, run in the releases' [-1, 1] convention:
-    ``restore`` checks the size, maps to [-1, 1], calls :meth:`restore_faces` and maps back."""
+    """A blind-face method on aligned 512x512 faces (the descriptor's ``fixed_size``: other sizes
+    are refused before ``restore``), run in the releases' [-1, 1] convention: ``restore`` maps to
+    [-1, 1], calls :meth:`restore_faces` and maps back."""
 
     task, sf = "face", 1
+    fixed_size, fixed_size_what, pad_multiple = (512, 512), "aligned faces", 1
 
     @abc.abstractmethod
     def restore_faces(self, x11: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -34,8 +34,6 @@ class AlignedFaceRestorer(Restorer):
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):
-        if lq.shape[-2:] != (512, 512):
-            raise ResShiftError(f"{self.name}: expects aligned 512x512 faces, got {tuple(lq.shape[-2:])}")
         out = self.restore_faces(lq.to(self.device) * 2 - 1, generator)
         return ((out.clamp(-1, 1) + 1) / 2).float()
 
@@ -46,6 +44,11 @@ class SpandrelFaceRestorer(AlignedFaceRestorer, SpandrelRestorer):
     @abc.abstractmethod
     def forward(self, x11: torch.Tensor) -> torch.Tensor:
         """[-1, 1] in, [-1, 1] out (the released inference's convention); each method calls its network."""
+
+    @classmethod
+    def tiny_network(cls):
+        """Full size: spandrel recognises these architectures only at the released sizes."""
+        return cls.random_network()
 
     def restore_faces(self, x11, generator):
         seed = int(torch.randint(2 ** 31 - 1, (1,), generator=generator)) if generator is not None else 0

@@ -2,17 +2,19 @@
 (which reads both basicsr's and the older ESRGAN/KAIR key names and infers the architecture).
 
 Parameter counts (Table II): 16.70 M for the RRDB family (RRDBNet, 23 blocks, 64 features),
-28.01 M for SwinIR (the large real-world x4 GAN model). SwinIR is padded as its release's test
-script pads (:func:`swinir_test_padding`), not by spandrel's size requirements.
+28.01 M for SwinIR (the large real-world x4 GAN model). Inputs are padded (reflect) to the size
+multiple spandrel reads from the file; SwinIR as its release's test script pads (``pad_mode``
+"mirror_past" to its window, :func:`swinir_test_padding`), not by spandrel's size requirements.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
-import torch.nn.functional as F
 
 from resshift.errors import ResShiftError
 
-from .base import BASELINES, Restorer, WeightFile, register
+from .base import BASELINES, Restorer, WeightFile, mirror_past_multiple, register, seeded
 
 RE = "https://github.com/xinntao/Real-ESRGAN/releases/download/"
 KAIR = "https://github.com/cszn/KAIR/releases/download/v1.0/"
@@ -41,9 +43,10 @@ def load_spandrel(path, method: str, label: str, architecture: str, device, extr
 class SpandrelRestorer(Restorer):
     """A network read from its released file by spandrel (the SR ones here; the face and LaMa
     methods subclass it): the detected architecture and scale are checked on load. SR inputs are
-    padded (reflect) to the network's size multiple."""
+    padded (reflect) to the network's size multiple (spandrel's, read from the file on load)."""
 
     task, sf = "sr", 4
+    pad_multiple = None                             # spandrel's size requirement of the loaded file
     implementation = "maintainers"                  # spandrel's copies of the releases' architectures
     architecture = ""                               # spandrel's architecture id, checked on load
     extra = False                                   # needs spandrel_extra_arches (non-commercial arches)
@@ -55,6 +58,8 @@ class SpandrelRestorer(Restorer):
             raise ResShiftError(f"{self.name}: {path} is a x{desc.scale} model, expected x{self.sf}")
         self.descriptor = desc.eval()
         self.net = desc.model
+        if self.pad_multiple is None:
+            self.pad_multiple = max(1, desc.size_requirements.multiple_of)
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"trainable": self.net}
@@ -67,25 +72,30 @@ class SpandrelRestorer(Restorer):
         return RRDBNet(in_nc=3, out_nc=3, num_filters=64, num_blocks=23, scale=4)
 
     @classmethod
-    def with_random_weights(cls, folder, steps=None, device="cpu"):
-        from pathlib import Path
+    def tiny_network(cls) -> torch.nn.Module:
+        """A small network of the same architecture that spandrel still recognises (RRDBNet: 16
+        features, 1 block); the full-size one where spandrel needs it (the face networks)."""
+        from spandrel.architectures.ESRGAN import ESRGAN as RRDBNet
 
+        return RRDBNet(in_nc=3, out_nc=3, num_filters=16, num_blocks=1, scale=4)
+
+    @classmethod
+    def with_random_weights(cls, folder, steps=None, device="cpu", network: torch.nn.Module | None = None):
         path = Path(folder) / cls.weights[0].file
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"params_ema": cls.random_network().state_dict()}, path)
+        net = cls.random_network() if network is None else network
+        torch.save({"params_ema": net.state_dict()}, path)
         return cls(steps=steps, device=device, weights=str(path))
+
+    @classmethod
+    def tiny(cls, folder, device="cpu"):
+        with seeded(0):
+            net = cls.tiny_network()
+        return cls.with_random_weights(folder, device=device, network=net)
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):
-        req = self.descriptor.size_requirements
-        m = max(1, req.multiple_of)
-        h, w = lq.shape[-2:]
-        ph, pw = (-h) % m, (-w) % m
-        x = lq.to(self.device)
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect")
-        out = self.descriptor(x)
-        return out[..., : h * self.sf, : w * self.sf].clamp(0, 1)
+        return self.descriptor(lq.to(self.device)).clamp(0, 1)
 
 
 @register
@@ -130,7 +140,9 @@ class SwinIR(SpandrelRestorer):
                           "https://github.com/JingyunLiang/SwinIR/releases/download/v0.0/"
                           "003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth", size="136 MB", subdir=BASELINES),)
 
-    window = 8                                      # the released models' attention window
+    # As the release's ``main_test_swinir.py`` tests: mirror-pad past the next multiple of the
+    # released models' attention window (8; :func:`swinir_test_padding`), keep the top-left x4 crop.
+    pad_multiple, pad_mode = 8, "mirror_past"
 
     @classmethod
     def random_network(cls):
@@ -139,23 +151,22 @@ class SwinIR(SpandrelRestorer):
         return Net(upscale=4, in_chans=3, img_size=64, window_size=8, img_range=1.0, depths=[6] * 9, embed_dim=240,
                    num_heads=[8] * 9, mlp_ratio=2, upsampler="nearest+conv", resi_connection="3conv")
 
+    @classmethod
+    def tiny_network(cls):
+        from spandrel.architectures.SwinIR import SwinIR as Net
+
+        return Net(upscale=4, in_chans=3, img_size=16, window_size=8, img_range=1.0, depths=[2], embed_dim=16,
+                   num_heads=[2], mlp_ratio=2, upsampler="nearest+conv", resi_connection="3conv")
+
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):
-        """As the release's ``main_test_swinir.py`` tests: mirror-pad past the next window multiple
-        (:func:`swinir_test_padding`), run the network, keep the top-left x4 crop, clamp."""
-        h, w = lq.shape[-2:]
-        out = self.net(swinir_test_padding(lq.to(self.device), self.window))
-        return out[..., : h * self.sf, : w * self.sf].clamp(0, 1)
+        """The network on the padded input (the network itself, not spandrel's padding call)."""
+        return self.net(lq.to(self.device)).clamp(0, 1)
 
 
 def swinir_test_padding(x: torch.Tensor, window: int = 8) -> torch.Tensor:
-    """SwinIR's test-time padding. Each side grows to ``(side // window + 1) * window``, so a side
-    that is already a multiple (64) still gains a whole window (64 -> 72); rows then columns are
-    filled with the image's mirror (last row first, edge repeated). A side shorter than its padding
-    gains only one mirror copy; the network's own reflect padding then completes the window, as
-    in the release. Bottom/right only, so the output's top-left crop is the image."""
-    for dim in (-2, -1):
-        side = x.shape[dim]
-        grow = min((side // window + 1) * window - side, side)
-        x = torch.cat((x, x.flip(dim).narrow(dim, 0, grow)), dim)
-    return x
+    """SwinIR's test-time padding (the release's ``main_test_swinir.py``): the descriptor's
+    "mirror_past" mode, :func:`baselines.base.mirror_past_multiple`, to the attention window. A
+    side shorter than its padding gains only one mirror copy; the network's own reflect padding
+    then completes the window, as in the release."""
+    return mirror_past_multiple(x, window)

@@ -41,7 +41,7 @@ from resshift.nets.layers import (
 from resshift.noise import randn
 from resshift.weights import load_checkpoint, read_state_dict
 
-from .base import BASELINES, SingleNetworkRestorer, WeightFile, register
+from .base import BASELINES, SingleNetworkRestorer, WeightFile, register, seeded
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]   # (x_t, integer t of the 1000-step chain) -> eps
 
@@ -67,6 +67,13 @@ MODELS = {
     "celeba": WeightFile("celeba256_250000.pt", REPAINT_DRIVE, size="2.1 GB; RePaint's download.sh fetches it",
                          manual=True, subdir=BASELINES),
 }
+
+# tiny(): the same layouts, narrow and at 32x32 (the network and classifier options unet_config and
+# classifier_config)
+TINY_ADM = dict(image_size=32, in_channels=3, model_channels=32, out_channels=6, num_res_blocks=1,
+                attention_resolutions=(16,), channel_mult=(1, 2), num_head_channels=32)
+TINY_CLASSIFIER = dict(image_size=32, model_channels=32, num_res_blocks=1, attention_resolutions=(16,),
+                       channel_mult=(1, 2), num_head_channels=32)
 
 LICENCES = {"imagenet": "MIT (openai guided-diffusion)", "imagenet_cond": "MIT (openai guided-diffusion)", "celeba": "CC BY-NC-SA 4.0 (RePaint's CelebA-HQ model)"}
 
@@ -427,6 +434,7 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
     needs_grad: ClassVar[bool] = False         # MCG differentiates through the network
     schedule: ClassVar[type] = None            # InpaintSchedule (guided-diffusion respacing) or a method's own
     release_fp16: ClassVar[bool] = False       # the release's config runs the UNet in half precision (on CUDA)
+    tiny_options: ClassVar[dict] = {}          # sampler options of tiny() (RePaint: a short jump schedule)
     needs = "a GPU for the paper's 250 steps (hours per image set on a CPU)"
 
     network_kind = "a guided-diffusion 256x256 model"
@@ -466,6 +474,27 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
         torch.save(ADMClassifier(**CLASSIFIER_256).state_dict(), classifier)
         return cls(steps=steps, device=device, weights=str(unet), classifier=str(classifier))
 
+    @classmethod
+    def tiny(cls, folder, device: str = "cpu") -> GuidedDiffusionInpainter:
+        """The released layouts (bare state dicts) at :data:`TINY_ADM` / :data:`TINY_CLASSIFIER`
+        sizes, 4 steps; the UNet's weights drawn with std 0.02 so that its eps is not zero."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        unet = folder / cls.weights[0].file
+        options = dict(cls.tiny_options, weights=str(unet), unet_config=TINY_ADM)
+        with seeded(0):
+            net = cls.build_network({"unet_config": TINY_ADM})
+            for p in net.parameters():
+                if p.dim() > 1:
+                    nn.init.normal_(p, std=0.02)
+            torch.save(net.state_dict(), unet)
+        if cls.classifier_scale > 0:
+            classifier = folder / cls.weights[1].file
+            with seeded(1):
+                torch.save(ADMClassifier(**TINY_CLASSIFIER).state_dict(), classifier)
+            options.update(classifier=str(classifier), classifier_config=TINY_CLASSIFIER)
+        return cls(steps=4, device=device, **options)
+
     def modules(self) -> dict[str, torch.nn.Module]:
         mods = {"trainable": self.net}
         if self.classifier is not None:
@@ -485,8 +514,6 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
         return GuidedModel(self.net, labels, self.classifier, self.scale)
 
     def restore(self, lq, mask=None, generator=None):
-        if mask is None:
-            raise ResShiftError(f"{self.name}: inpainting needs a mask (1 = hole)")
         lq, mask = lq.to(self.device), mask.to(self.device)
         keep = 1 - mask
         y = (lq * 2 - 1) * keep
@@ -502,7 +529,7 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
 
 def register_pair(module_name: str, name: str, label: str, sampler: Callable, options: dict | None = None,
                   needs_grad: bool = False, imagenet: str = "imagenet", release_parity: str = "",
-                  schedule: type | None = None, imagenet_fp16: bool = False) -> None:
+                  schedule: type | None = None, imagenet_fp16: bool = False, tiny_options: dict | None = None) -> None:
     """Register ``name`` (ImageNet model ``imagenet``, Table IV) and ``name_face`` (CelebA-HQ model, Table V)."""
 
     for suffix, key in (("", imagenet), ("_face", "celeba")):
@@ -513,7 +540,7 @@ def register_pair(module_name: str, name: str, label: str, sampler: Callable, op
                     release_fp16=imagenet_fp16 and key.startswith("imagenet"),
                     licence=LICENCES[key], **({"release_parity": release_parity} if release_parity else {}),
                     sampler=staticmethod(sampler), sampler_options=dict(options or {}), needs_grad=needs_grad,
-                    schedule=schedule or InpaintSchedule)
+                    schedule=schedule or InpaintSchedule, tiny_options=dict(tiny_options or {}))
         register(type(f"{label.replace('-', '')}{suffix.title().replace('_', '')}", (GuidedDiffusionInpainter,), body))
 
 

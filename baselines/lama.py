@@ -17,31 +17,25 @@ from pathlib import Path
 import torch
 
 from resshift.errors import ResShiftError
-from resshift.sampling import pad_to_multiple
 from resshift.weights import load_checkpoint
 
-from .base import BASELINES, Restorer, WeightFile, register
+from .base import BASELINES, Restorer, WeightFile, register, seeded
 from .gan import SpandrelRestorer
 
 LAMA_CELEBA = "https://huggingface.co/camenduru/big-lama/resolve/main/lama-celeba-hq/lama-fourier/models/best.ckpt"
 
 
-def _inpaint(method, net, lq: torch.Tensor, mask: torch.Tensor | None, multiple: int = 8) -> torch.Tensor:
-    """Run a LaMa network ``net(image, mask)`` one image at a time, padded to ``multiple``."""
-    if mask is None:
-        raise ResShiftError(f"{method.name}: inpainting needs a mask (1 = hole)")
+def _inpaint(method, net, lq: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Run a LaMa network ``net(image, mask)`` one image at a time (inputs padded by the descriptor)."""
     lq, mask = lq.to(method.device), mask.to(method.device)
-    outs = []
-    for i in range(len(lq)):
-        x, (h, w) = pad_to_multiple(torch.cat([lq[i:i + 1], mask[i:i + 1]], dim=1), multiple)
-        outs.append(net(x[:, :3], x[:, 3:])[..., :h, :w])
-    out = torch.cat(outs)
+    out = torch.cat([net(lq[i:i + 1], mask[i:i + 1]) for i in range(len(lq))])
     return (mask * out + (1 - mask) * lq).clamp(0, 1)
 
 
 @register
 class LaMa(SpandrelRestorer):
     name, task, label, sf, architecture = "lama", "inpaint", "LaMa", 1, "LaMa"
+    pad_multiple = 8                   # reflect-padded to a multiple of 8, as lama-cleaner runs big-lama
     licence = "Apache-2.0"
     weights = (WeightFile("big-lama.pt", "https://github.com/Sanster/models/releases/download/add_big_lama/big-lama.pt",
                           size="205 MB", subdir=BASELINES),)
@@ -51,6 +45,11 @@ class LaMa(SpandrelRestorer):
         from spandrel.architectures.LaMa import LaMa as Net
 
         return Net(in_nc=4, out_nc=3)
+
+    @classmethod
+    def tiny_network(cls):
+        """Full size: spandrel recognises big-lama's layout only (18 blocks)."""
+        return cls.random_network()
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):
@@ -117,6 +116,7 @@ def lama_generator(n_blocks: int, ngf: int = 64) -> torch.nn.Module:
 @register
 class LaMaCelebAHQ(Restorer):
     name, task, label, sf = "lama_face", "inpaint", "LaMa", 1
+    pad_multiple = 8
     implementation = "ours"            # spandrel's FFC blocks, but the generator's depth and key mapping are ours
     release_parity = "tests/test_parity_lama.py::test_lama_fourier_matches_release"
     licence = "Apache-2.0"
@@ -155,6 +155,12 @@ class LaMaCelebAHQ(Restorer):
         state["discriminator.model0.0.weight"] = torch.zeros(64, 3, 4, 4)
         torch.save({"state_dict": state, "epoch": 40, "hyper_parameters": {"config": _LightningConfig()}}, path)
         return cls(steps=steps, device=device, weights=str(path))
+
+    @classmethod
+    def tiny(cls, folder, device="cpu"):
+        """The release's layout with a 2-block generator (the loader reads the depth from the file)."""
+        with seeded(0):
+            return cls.with_random_weights(folder, device=device, n_blocks=2)
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):

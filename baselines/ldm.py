@@ -10,17 +10,19 @@
 """
 from __future__ import annotations
 
+import copy
+from pathlib import Path
+
 import torch
 
 from resshift.chain import reverse_chain
-from resshift.config import build_model
+from resshift.config import build_model, load_config
 from resshift.errors import ResShiftError
 from resshift.ldm import EpsDiffusion
 from resshift.noise import GeneratorNoise
-from resshift.sampling import pad_to_multiple
-from resshift.train import load_training_checkpoint
+from resshift.train import load_training_checkpoint, train
 
-from .base import BASELINES, Restorer, WeightFile, register
+from .base import BASELINES, Restorer, WeightFile, register, seeded
 
 HF_LDM = "https://huggingface.co/CompVis/ldm-super-resolution-4x-openimages"
 
@@ -45,6 +47,20 @@ def released_ldm_unet():
     from diffusers import UNet2DModel
 
     return UNet2DModel(**LDM_UNET_CONFIG)
+
+
+def save_tiny_ldm(path: Path) -> Path:
+    """A small random-weight LDM x4 in diffusers' folder layout (``unet/``, ``vqvae/``)."""
+    from diffusers import UNet2DModel, VQModel
+
+    with seeded(0):
+        UNet2DModel(sample_size=16, in_channels=6, out_channels=3, layers_per_block=1, block_out_channels=(16, 32),
+                    down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+                    attention_head_dim=8, norm_num_groups=8).save_pretrained(path / "unet")
+        VQModel(in_channels=3, out_channels=3, latent_channels=3, block_out_channels=(16, 16, 32), layers_per_block=1,
+                down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
+                num_vq_embeddings=32, norm_num_groups=8, sample_size=64).save_pretrained(path / "vqvae")
+    return path
 
 
 def ldm_diffusion():
@@ -78,9 +94,11 @@ class LDM(Restorer):
         return {"trainable": self.unet, "frozen_vqvae": self.vqvae}
 
     @classmethod
-    def with_random_weights(cls, folder, steps=None, device="cpu"):
-        from pathlib import Path
+    def tiny(cls, folder, device="cpu"):
+        return cls(device=device, weights=str(save_tiny_ldm(Path(folder) / cls.weights[0].file)))
 
+    @classmethod
+    def with_random_weights(cls, folder, steps=None, device="cpu"):
         from diffusers import VQModel
 
         path = Path(folder) / cls.weights[0].file
@@ -130,6 +148,18 @@ class LDMRetrained(Restorer):
         self.model = build_model(cfg, checkpoint=ckpt_path, autoencoder_checkpoint=self.options.get("autoencoder"),
                                  allow_download=False).to(self.device)
         self.sf = self.model.sf
+        self.pad_multiple = self.model.size_multiple          # reflect-padded, cropped back by __call__
+
+    @classmethod
+    def tiny(cls, folder, device="cpu"):
+        """A `resshift train` run of ``demo_ldm`` after one iteration on one packaged image (the
+        checkpoint format this method reads: configuration and weights together)."""
+        cfg = copy.deepcopy(load_config("demo_ldm"))
+        cfg["data"] = {"kind": "packaged", "crop": 32, "images": ["astronaut"]}
+        cfg["train"].update(iterations=1, batch_size=2, micro_batch=2, checkpoint_every=1)
+        with seeded(0):
+            ckpt = train(cfg, Path(folder) / "ldm_run", progress=False, log=lambda m: None)
+        return cls(device=device, checkpoint=str(ckpt))
 
     def modules(self):
         return self.model_modules(self.model)
@@ -139,15 +169,11 @@ class LDMRetrained(Restorer):
 
     @torch.no_grad()
     def restore(self, lq, mask=None, generator=None):
-        m = self.model.size_multiple
-        h, w = lq.shape[-2:]
-
-        padded, _ = pad_to_multiple(lq.to(self.device), m)
-        lq11 = padded * 2 - 1
+        lq11 = lq.to(self.device) * 2 - 1
         out = self.model.diffusion.sample(self.model.unet, lq11, autoencoder=self.model.autoencoder,
                                           model_kwargs=self.model.model_kwargs(lq11), generator=generator,
                                           steps=self.steps)
-        return ((out + 1) / 2)[..., : h * self.sf, : w * self.sf]
+        return (out + 1) / 2
 
     def weights_sha256(self) -> dict[str, str]:
         return dict(self.model.weights)

@@ -23,7 +23,7 @@ from torch import nn
 from resshift.errors import ResShiftError
 from resshift.weights import load_checkpoint, read_state_dict
 
-from .base import BASELINES, WeightFile, register
+from .base import BASELINES, WeightFile, register, seeded
 from .face import AlignedFaceRestorer
 
 RELEASE = "https://github.com/chaofengc/PSFRGAN/releases/download/v0.1.0/"
@@ -222,6 +222,12 @@ class PSFRGAN(AlignedFaceRestorer):
         torch.save(settle_spectral_norms(PSFRGenerator()).state_dict(), gen)     # bare state dicts, as released
         torch.save(ParseNet().state_dict(), parse)
         return cls(steps=steps, device=device, weights=str(gen), parse_net=str(parse))
+
+    @classmethod
+    def tiny(cls, folder, device="cpu"):
+        """Full size (its loader builds the released layout): random weights saved as released."""
+        with seeded(0):
+            return cls.with_random_weights(folder, device=device)
 
     def restore_faces(self, x11, generator):
         return self.generator(x11, one_hot_parsing(self.parser(x11)[0]))

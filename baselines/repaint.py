@@ -64,5 +64,5 @@ def repaint_sample(model, y, keep, sched, noise, jump: int = 10, resample: int =
 
 
 register_pair(__name__, "repaint", "RePaint", repaint_sample, {"jump": 10, "resample": 10},
-              imagenet="imagenet_cond", imagenet_fp16=True,
+              imagenet="imagenet_cond", imagenet_fp16=True, tiny_options={"jump": 1, "resample": 2},
               release_parity="tests/test_diffusion_sampler_parity.py::test_repaint_matches_release")

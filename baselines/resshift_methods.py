@@ -8,6 +8,8 @@ needed to reproduce the paper's numbers on images beyond the chop size), recorde
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 import resshift
@@ -15,12 +17,16 @@ from resshift import weights as W
 from resshift.config import build_model, load_config
 from resshift.errors import ResShiftError
 from resshift.sampling import TILE_MODES
+from resshift.tiny import save_tiny_task
 
-from .base import Restorer, register
+from .base import Restorer, register, seeded
 
 
 class ResShiftMethod(Restorer):
+    """Padding and tiling are :func:`resshift.restore`'s own (``tile_mode``): the descriptor adds none."""
+
     config_name = "v3"
+    tiny_task = "realsr"               # the released task whose layout tiny() scales down
     sf = 4
     implementation = "ours"
     # every task end to end against the release's sampler with its recorded noise (the networks and
@@ -66,13 +72,20 @@ class ResShiftMethod(Restorer):
     def meta(self) -> dict:
         return {**super().meta(), "tile_mode": self.tile_mode}
 
+    @classmethod
+    def tiny(cls, folder, device="cpu"):
+        """The released configuration of its task scaled down (:func:`resshift.tiny.tiny_task_config`)."""
+        with seeded(0):
+            cfg, unet, ae = save_tiny_task(cls.tiny_task, Path(folder) / "tiny")
+        return cls(device=device, config=str(cfg), checkpoint=str(unet), autoencoder=str(ae))
+
 
 def _make(name: str, config: str, task: str, label: str, sf: int, files: tuple[str, ...], steps: int = 4):
     weights = tuple(W.get(f).weight_file for f in files)
     cls = type(f"ResShift_{name}", (ResShiftMethod,), {
         "name": name, "config_name": config, "task": task, "label": label, "sf": sf, "weights": weights,
         "steps_choices": (steps,), "default_steps": steps, "__module__": __name__,
-        "licence": W.RELEASE_LICENCE})
+        "licence": W.RELEASE_LICENCE, "tiny_task": "realsr" if config in ("v1", "v2", "v3") else config})
     return register(cls)
 
 

@@ -102,6 +102,13 @@ class StableSR(Restorer):
         return stablesr_timesteps(self.steps)
 
     @classmethod
+    def tiny(cls, folder, device="cpu"):
+        """None: the method is the authors' script in its own environment on a GPU, with no network
+        here to shrink (its adapter is tested against a stand-in script, tests/test_stablesr.py)."""
+        raise ResShiftError("stablesr: no tiny() form; it runs the StableSR release's own script (a checkout, its "
+                            "environment and a CUDA GPU), so there is no network here to build small")
+
+    @classmethod
     def declared_params(cls) -> dict[str, int]:
         """Trainable and frozen counts of the release's networks (no checkout or weights needed)."""
         p = STABLESR_PARAMS

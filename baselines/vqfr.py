@@ -16,15 +16,18 @@ is Apache-2.0 (Tencent ARC), third-party parts under their own licences.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import BASELINES, SingleNetworkRestorer, WeightFile, register
+from .base import BASELINES, SingleNetworkRestorer, WeightFile, register, seeded
 from .face import AlignedFaceRestorer
 
 V2_CONFIG = dict(base_channels=64, channel_multipliers=(1, 2, 2, 4, 4, 8), num_blocks=2, code_dim=256, num_code=1024,
                  inpfeat_dim=32, deformable_groups=4, latent_size=16)
+TINY_CONFIG = dict(base_channels=32, channel_multipliers=(1,) * 6, num_blocks=1, code_dim=32, num_code=16)
 
 
 def _gn(ch: int) -> nn.GroupNorm:
@@ -238,6 +241,15 @@ class VQFR(AlignedFaceRestorer, SingleNetworkRestorer):
     @classmethod
     def build_network(cls, options):
         return VQFRv2Net(**dict(V2_CONFIG, **options.get("config", {})))
+
+    @classmethod
+    def tiny(cls, folder, device="cpu"):
+        """The release's ``params_ema`` file of a narrow network (option ``config``: TINY_CONFIG)."""
+        path = Path(folder) / cls.weights[0].file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with seeded(0):
+            torch.save({"params_ema": VQFRv2Net(**TINY_CONFIG).state_dict()}, path)
+        return cls(device=device, weights=str(path), config=TINY_CONFIG)
 
     def restore_faces(self, x11, generator):
         return self.net(x11, fidelity_ratio=float(self.options.get("fidelity", 0.0)))

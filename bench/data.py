@@ -2,7 +2,7 @@
 
 A recipe names its source (images that ship inside packages, or a folder the user supplies),
 its selection (the authors' Python-random choice, or a seeded rule on file names), the GT
-transform, the degradation or masks, and the seed. ``build(recipe, ...)`` writes ``gt/``, ``lq/``, ``mask/`` (as applicable) and
+transform, the degradation or masks, and the seed. ``build_test_set(recipe, ...)`` writes ``gt/``, ``lq/``, ``mask/`` (as applicable) and
 ``manifest.csv``: one row per sample with its source, its own seed, every parameter drawn and
 the sha256 of each file written. Each sample's seed is derived from the recipe seed and the
 sample's name, so 1 or N workers, or only the first K samples, give the same bytes.
@@ -418,7 +418,7 @@ def file_checksums(out: Path) -> dict[str, str]:
             for part in ("gt", "lq", "mask") if row.get(f"sha256_{part}")}
 
 
-def build(recipe: dict | str, *, source: str | None = None, out: str | os.PathLike | None = None,
+def build_test_set(recipe: dict | str, *, source: str | None = None, out: str | os.PathLike | None = None,
           limit: int | None = None, workers: int = 1, progress: bool = True, log=print) -> Path:
     """Build a test set; returns its folder. A complete, matching earlier build is left as is."""
 
@@ -545,7 +545,7 @@ def main_build(args) -> int:
     if args.prebuilt:
         print(import_prebuilt(args.recipe, args.prebuilt, args.out, log=log))
         return 0
-    out = build(args.recipe, source=args.source, out=args.out, limit=args.limit, workers=args.workers, log=log)
+    out = build_test_set(args.recipe, source=args.source, out=args.out, limit=args.limit, workers=args.workers, log=log)
     if args.write_checksums:
         print(write_checksums(args.recipe, out))
     print(out)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from baselines import build, get, run_options
+from baselines import get, load_restorer, run_options
 from resshift.errors import ResShiftError
 from resshift.imageio import list_images, read_image, read_mask, write_image, write_text
 from resshift.noise import seed_for
@@ -145,7 +145,7 @@ def run_method(method: str, data_dir: str | Path, out_dir: str | Path, *, steps:
     restorer_meta_path = work_dir / ENTRIES / RESTORER_META
     restorer = None
     if todo or not restorer_meta_path.is_file():
-        restorer = build(name, steps=steps, device=device, **options)
+        restorer = load_restorer(name, steps=steps, device=device, **options)
         if restorer.task == "inpaint" and not (data_dir / "mask").is_dir():
             raise ResShiftError(f"{data_dir}: {method} inpaints and needs mask/ beside lq/")
         _write_json(restorer.meta(), restorer_meta_path)
@@ -184,10 +184,10 @@ def run_method(method: str, data_dir: str | Path, out_dir: str | Path, *, steps:
             mask = torch.stack([read_mask(data_dir / "mask" / p.name) for p in batch]).float()
         # one generator per image; a batched method is deterministic (cls.batchable) and gets none
         gen = torch.Generator().manual_seed(seed_for(seed, method, batch[0].stem)) if len(batch) == 1 else None
-        out = restorer.restore(lq.to(device), mask=None if mask is None else mask.to(device), generator=gen)
-        if out.shape[0] != len(batch) or out.shape[-2:] != (lq.shape[-2] * restorer.sf, lq.shape[-1] * restorer.sf):
-            raise ResShiftError(f"{method} returned {tuple(out.shape)} for {len(batch)} image(s) of "
-                                f"{tuple(lq.shape[-2:])} ({batch[0].name}); expected x{restorer.sf}")
+        try:                        # the one call path: checks, pads, restores, crops, checks the output
+            out = restorer(lq, mask=mask, generator=gen)
+        except ResShiftError as exc:
+            raise ResShiftError(f"{exc} ({batch[0].name})") from None
         seconds = (time.time() - t0) / len(batch)
         for i, path in enumerate(batch):
             png = write_image(out[i].float().cpu().clamp(0, 1), work_dir / f"{path.stem}.png")

@@ -215,7 +215,7 @@ def release_validated(method: str) -> bool:
         return True
 
 
-def reproduction(results: Path, method: str, datasets: list[str], steps: int | None = None) -> str | None:
+def why_not_reproduction(results: Path, method: str, datasets: list[str], steps: int | None = None) -> str | None:
     """None when the row reproduces the paper's; else why it does not."""
     if "@" in method:
         return "retrained by this workflow (not the released weights)"
@@ -283,7 +283,7 @@ def row_label(method: str, results: Path | None = None) -> str:
     return f"{label} ({run})" if run else label
 
 
-def customised(n: int, rows: list[tuple[str, int]] | None = None, metrics: list[str] | None = None,
+def table_spec_with(n: int, rows: list[tuple[str, int]] | None = None, metrics: list[str] | None = None,
                results: Path | None = None) -> dict:
     """Table ``n``'s specification with its rows and/or every column group's metrics replaced
     (the workflow's demo tables). Explicit rows switch added rows off."""
@@ -299,6 +299,11 @@ def customised(n: int, rows: list[tuple[str, int]] | None = None, metrics: list[
                      for m, s in rows]
         t["added_rows"] = False
     return t
+
+
+# The old name, still imported by workflow/rules/common.smk and bench/plan.py (branch i20-plan);
+# drop it once they import table_spec_with.
+customised = table_spec_with
 
 
 def unavailable_reason(results: Path, dataset: str, metric: str, method: str, steps: int) -> str | None:
@@ -336,17 +341,17 @@ def title(results: Path, t: dict, dataset_map: dict) -> str:
     return text
 
 
-def build(n: int, results: str | Path = "results", dataset_map: dict | None = None,
+def compute_table(n: int, results: str | Path = "results", dataset_map: dict | None = None,
           rows: list[tuple[str, int]] | None = None, metrics: list[str] | None = None,
           config_sha256: str | None = None, not_run: dict[tuple[str, int], str] | None = None) -> dict:
     """The table as rows of cells plus provenance (a dict ready to render). ``rows``/``metrics``
-    replace the specification's (see :func:`customised`); ``config_sha256`` is the hash of the
+    replace the specification's (see :func:`table_spec_with`); ``config_sha256`` is the hash of the
     configuration that produced the inputs (the workflow's; default: config/config.yaml's file).
     ``not_run`` maps rows that were not run here (method unavailable, weights missing offline)
     to the reason, printed in the table instead of numbers."""
     not_run = dict(not_run or {})
     results = Path(results)
-    t = customised(n, rows, metrics, results)
+    t = table_spec_with(n, rows, metrics, results)
     tol = spec()["tolerances"]
     dataset_map = dataset_map or {}
     paper = paper_values(n)
@@ -355,7 +360,7 @@ def build(n: int, results: str | Path = "results", dataset_map: dict | None = No
     for i, r in enumerate(t["rows"] + added_rows(results, t, cols, dataset_map)):
         method, steps = r["method"], int(r["steps"])
         datasets = [dataset_map.get(d, d) for d, _, _ in cols]
-        why_not = reproduction(results, method, sorted(set(datasets)), steps)
+        why_not = why_not_reproduction(results, method, sorted(set(datasets)), steps)
         row = {"label": r["paper"] if isinstance(r["paper"], str) else " ".join(map(str, r["paper"])).strip(),
                "method": method, "steps": steps, "reproduction": why_not is None, "note": why_not or "", "cells": {},
                "unavailable": {}, "not_run": not_run.get((method, steps), "")}
@@ -578,7 +583,7 @@ def write(n: int, results: str | Path = "results", out_dir: str | Path | None = 
           not_run: dict[tuple[str, int], str] | None = None) -> list[Path]:
     from resshift.imageio import write_text
 
-    table = build(n, results, dataset_map, rows, metrics, config_sha256, not_run)
+    table = compute_table(n, results, dataset_map, rows, metrics, config_sha256, not_run)
     out_dir = Path(out_dir or results)
     return [write_text(to_csv(table), out_dir / f"table{n}.csv"),
             write_text(to_markdown(table), out_dir / f"table{n}.md"),

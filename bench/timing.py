@@ -217,7 +217,7 @@ def time_baseline(method: str, *, steps: int | None = None, device: str = "cpu",
                 mask = torch.zeros(b, 1, size, size, device=dev)
                 mask[..., size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 1
                 lq = lq * (1 - mask)
-            return lambda: restorer.restore(lq, mask=mask, generator=torch.Generator().manual_seed(0))
+            return lambda: restorer(lq, mask=mask, generator=torch.Generator().manual_seed(0))
 
         own = getattr(restorer, "reports_own_timing", False)
         steps_list = restorer.timesteps()

@@ -41,7 +41,7 @@ def main() -> int:
     import torch
     import torch.nn.functional as F
 
-    from bench.data import build
+    from bench.data import build_test_set
     from resshift.config import apply_overrides, load_config
     from resshift.demo import psnr_y
     from resshift.imageio import list_images, read_image
@@ -49,7 +49,7 @@ def main() -> int:
 
     torch.set_num_threads(1)
     work = Path(args.work or tempfile.mkdtemp(prefix="demo_sweep_"))
-    val = build("demo_sr_val", out=work / "demo_sr_val", progress=False, log=lambda m: None)
+    val = build_test_set("demo_sr_val", out=work / "demo_sr_val", progress=False, log=lambda m: None)
     bic = []
     for lq_path in list_images(val / "lq"):
         lq, gt = read_image(lq_path)[0][None], read_image(val / "gt" / lq_path.name)[0][None]

@@ -36,11 +36,16 @@ import numpy as np
 import torch
 
 from .config import build_model, load_config
+from .data.sources import TrainingBatches
+from .demo import psnr_y
 from .diffusion import ResShiftDiffusion
 from .errors import ResShiftError
 from .files import atomic_path
-from .noise import seed_for
+from .imageio import list_images, read_image, write_text
+from .noise import NoiseField, seed_for
+from .packaged import TEST_IMAGES, packaged_array
 from .progress import progress_bar
+from .sampling import pad_to_multiple, sample
 
 NONFINITE_LIMIT = 5
 VGG16 = {"file": "vgg16-397923af.pth", "url": "https://download.pytorch.org/models/vgg16-397923af.pth",
@@ -98,16 +103,13 @@ def _lpips_alex_for_validation():
 def validation_pairs(cfg: dict, sf: int, seed: int) -> list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor | None]]:
     """(name, HQ, LQ, mask) held-out pairs: a paired folder (``validation.gt``/``lq``), or centre
     crops (``crop`` px) of packaged images degraded by the training pipeline with a fixed seed."""
-    from .data.sources import TrainingBatches
 
     val = cfg.get("validation") or {}
     if val.get("gt"):
-        from .imageio import list_images, read_image
 
         gt = {p.stem: p for p in list_images(val["gt"])}
         lq = {p.stem: p for p in list_images(val["lq"])}
         return [(s, read_image(gt[s])[0][None], read_image(lq[s])[0][None], None) for s in sorted(set(gt) & set(lq))]
-    from .packaged import TEST_IMAGES, packaged_array
 
     crop = int(val.get("crop", 128))
     vcfg = {"name": cfg["name"], "data": {**(cfg.get("data") or {}), "kind": "packaged", "crop": crop}}
@@ -129,9 +131,6 @@ def validate(model, net: torch.nn.Module, pairs, seed: int, device, lpips_fn=Non
     """Mean PSNR on Y (basicsr's definition) of ``net`` (e.g. the EMA) restoring the pairs, and
     mean LPIPS when ``lpips_fn`` is given. ResShift samples with the position-seeded noise of
     ``resshift restore``; an eps model with its DDIM sampler."""
-    from .demo import psnr_y
-    from .noise import NoiseField
-    from .sampling import pad_to_multiple, sample
 
     unet, model.unet = model.unet, net
     psnr, lp = [], []
@@ -205,7 +204,6 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
           device: str = "cpu", progress: bool = True, log=print) -> Path:
     """Train; returns the path of the last checkpoint."""
 
-    from .data.sources import TrainingBatches
 
     cfg = copy.deepcopy(load_config(config) if isinstance(config, (str, Path)) else config)
     tcfg = cfg["train"]
@@ -308,7 +306,6 @@ def train(config: dict | str, out_dir: str | Path, *, max_iters: int | None = No
     if rank == 0:
         import yaml
 
-        from .imageio import write_text
 
         write_text(yaml.safe_dump(cfg, sort_keys=False), out / "config.yaml")
     new_log = not log_path.is_file() or start == 0

@@ -14,7 +14,7 @@ import baselines as B
 from resshift.weights import cache_dir
 from resshift.errors import ResShiftError
 
-from tiny_models import save_tiny_task
+from baselines.ldm import save_tiny_ldm
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,40 +35,6 @@ def _rrdb(num_feat=16, blocks=1):
     return RRDBNet(3, 3, num_feat=num_feat, num_block=blocks, num_grow_ch=32)
 
 
-def _old_esrgan_keys(sd: dict) -> dict:
-    """basicsr RRDBNet names -> the older ESRGAN/KAIR names of BSRGAN.pth and RealSR_JPEG.pth."""
-    out = {}
-    for k, v in sd.items():
-        k = (k.replace("conv_body", "trunk_conv").replace("body.", "RRDB_trunk.").replace("rdb", "RDB")
-             .replace("conv_up1", "upconv1").replace("conv_up2", "upconv2").replace("conv_hr", "HRconv"))
-        out[k] = v
-    return out
-
-
-def _swinir():
-    from resshift.compat import import_basicsr
-
-    import_basicsr()
-    from basicsr.archs.swinir_arch import SwinIR
-
-    torch.manual_seed(0)
-    return SwinIR(upscale=4, in_chans=3, img_size=16, window_size=8, img_range=1.0, depths=[2], embed_dim=16,
-                  num_heads=[2], mlp_ratio=2, upsampler="nearest+conv", resi_connection="3conv")
-
-
-def _tiny_ldm_folder(path: Path) -> Path:
-    from diffusers import UNet2DModel, VQModel
-
-    torch.manual_seed(0)
-    UNet2DModel(sample_size=16, in_channels=6, out_channels=3, layers_per_block=1, block_out_channels=(16, 32),
-                down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
-                attention_head_dim=8, norm_num_groups=8).save_pretrained(path / "unet")
-    VQModel(in_channels=3, out_channels=3, latent_channels=3, block_out_channels=(16, 16, 32), layers_per_block=1,
-            down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
-            num_vq_embeddings=32, norm_num_groups=8, sample_size=64).save_pretrained(path / "vqvae")
-    return path
-
-
 def _tiny_eps_run(tmp_path: Path) -> Path:
     from resshift.config import load_config
     from resshift.train import train
@@ -79,64 +45,48 @@ def _tiny_eps_run(tmp_path: Path) -> Path:
     return train(cfg, tmp_path / "ldm_run", progress=False, log=lambda m: None)
 
 
-def _prepare(name: str, tmp_path: Path) -> dict:
-    """Write a small random-weight network in ``name``'s release format; returns build options."""
-    if name in ("realesrgan", "esrgan"):
-        key = "params_ema" if name == "realesrgan" else "params"
-        torch.save({key: _rrdb().state_dict()}, _cache(B.get(name).weights[0].file))
-    elif name in ("bsrgan", "realsr_jpeg"):
-        torch.save(_old_esrgan_keys(_rrdb().state_dict()), _cache(B.get(name).weights[0].file))
-    elif name == "swinir":
-        torch.save({"params_ema": _swinir().state_dict()}, _cache(B.get(name).weights[0].file))
-    elif name == "dasr":                                  # the release's files: bare state dicts, full size
-        from baselines.dasr import DASRNet, DegradationPredictor
-
-        torch.manual_seed(0)
-        torch.save(DASRNet().state_dict(), _cache(B.get(name).weights[0].file))
-        torch.save(DegradationPredictor().state_dict(), _cache(B.get(name).weights[1].file))
-    elif B.get(name).__module__ in ("baselines.repaint", "baselines.ddrm", "baselines.score_sde", "baselines.mcg"):
-        from test_inpaint_baselines import tiny_inpaint_setup
-
-        return tiny_inpaint_setup(name)                # the release's format: bare state dicts
-    elif name in ("lama", "lama_face", "deepfillv2", "deepfillv2_face", "gfpgan", "restoreformer", "codeformer",
-                  "psfrgan", "dfdnet"):
-        torch.manual_seed(0)
-        B.get(name).with_random_weights(cache_dir() / "baselines")
-    elif name == "vqfr":
-        from test_face_baselines import TINY_VQFR
-        from baselines.vqfr import VQFRv2Net
-
-        torch.manual_seed(0)
-        torch.save({"params_ema": VQFRv2Net(**TINY_VQFR).state_dict()}, _cache(B.get(name).weights[0].file))
-        return {"config": TINY_VQFR}
-    elif name == "difface":
-        from test_difface import save_tiny_difface
-
-        return save_tiny_difface(_cache(B.get(name).weights[0].file), _cache(B.get(name).weights[1].file))
-    elif name == "ldm":
-        _tiny_ldm_folder(_cache(B.get(name).weights[0].file))
-    elif name == "ldm_retrained":
-        return {"checkpoint": str(_tiny_eps_run(tmp_path))}
-    elif name.startswith("resshift"):
-        task = {"resshift_inpaint_imagenet": "inpaint_imagenet", "resshift_inpaint_face": "inpaint_face",
-                "resshift_faceir": "faceir", "resshift_bicsr": "bicsr"}.get(name, "realsr")
-        cfg, unet, ae = save_tiny_task(task, tmp_path / "tiny")
-        return {"config": str(cfg), "checkpoint": str(unet), "autoencoder": str(ae)}
-    return {}
-
-
 BUILT_IN = [n for n in B.registry() if n != "stablesr"]
+
+
+def test_every_registered_method_implements_tiny(tmp_path):
+    """The contract test below needs no per-method code: each method defines its own ``tiny()``,
+    except those without weight files, which the base's builds as they are."""
+    for name, cls in B.registry().items():
+        if cls.tiny.__func__ is B.Restorer.tiny.__func__:
+            assert not cls.weights, f"{name}: no tiny()"
+            assert isinstance(cls.tiny(tmp_path), cls)
+    with pytest.raises(ResShiftError, match="stablesr: no tiny"):            # the release's script, no network here
+        B.get("stablesr").tiny(tmp_path)
+
+
+def test_the_call_path_checks_pads_and_crops():
+    """``restorer(lq, mask)``: one line for a user's mistake; padding and crop around ``restore``."""
+    sr = B.get("bicubic")()
+    with pytest.raises(ResShiftError, match=r"bicubic: expects a \(B, 3, h, w\) batch, got \(1, 1, 8, 8\)"):
+        sr(torch.rand(1, 1, 8, 8))
+    seen = []
+
+    class Padded(B.Restorer):
+        name, task, sf, pad_multiple = "padded_test", "inpaint", 1, 8
+
+        def restore(self, lq, mask=None, generator=None):
+            seen.append((tuple(lq.shape), tuple(mask.shape)))
+            return (lq * (1 - mask)).clamp(0, 1)
+
+    m = Padded()
+    with pytest.raises(ResShiftError, match="padded_test: inpainting needs a mask"):
+        m(torch.rand(1, 3, 10, 13))
+    out = m(torch.rand(2, 3, 10, 13), torch.ones(2, 1, 10, 13))
+    assert seen == [((2, 3, 16, 16), (2, 1, 16, 16))] and out.shape == (2, 3, 10, 13) and out.max() == 0
+    face = B.get("gfpgan")
+    with pytest.raises(ResShiftError, match="gfpgan: expects aligned faces of 512x512, got 256x256"):
+        face.check_input(object.__new__(face), torch.rand(1, 3, 256, 256), None)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", BUILT_IN)
 def test_every_method_restores_a_tiny_batch(name, tmp_path):
-    options = _prepare(name, tmp_path)
-    method = B.build(name, **options)
-    if name == "dfdnet":                                # its landmark model needs weights: fixed landmarks
-        from test_face_baselines import DFDNET_LANDMARKS
-
-        method.landmarks68 = lambda face: DFDNET_LANDMARKS
+    method = B.get(name).tiny(tmp_path)                 # small random weights in the release's format
     size = {"face": 512, "inpaint": 32}.get(method.task, 16)         # faces: aligned 512x512 crops
     if method.task == "face" and hasattr(method, "model"):               # ResShift: its network's face size (tiny: 128)
         size = method.model.face_size
@@ -147,10 +97,10 @@ def test_every_method_restores_a_tiny_batch(name, tmp_path):
         mask = torch.zeros(2, 1, size, size)
         mask[..., 8:20, 8:20] = 1
         lq = lq * (1 - mask)
-    out = method.restore(lq, mask=mask, generator=torch.Generator().manual_seed(5))
+    out = method(lq, mask=mask, generator=torch.Generator().manual_seed(5))
     assert out.shape == (2, 3, size * method.sf, size * method.sf)
     assert out.min() >= 0 and out.max() <= 1 and torch.isfinite(out).all()
-    again = method.restore(lq, mask=mask, generator=torch.Generator().manual_seed(5))
+    again = method(lq, mask=mask, generator=torch.Generator().manual_seed(5))
     assert torch.equal(out, again)                             # deterministic for a seed
     meta = method.meta()
     assert meta["method"] == name and (meta["steps"] == -1) == (not method.steps_choices)
@@ -235,8 +185,8 @@ def test_x0_prediction_ddim_matches_its_closed_form(steps):
 
 def test_released_ldm_adapter_samples_ddim_in_closed_form(tmp_path):
     """The `ldm` method (diffusers parts) follows the same closed form on the VQ latent."""
-    _tiny_ldm_folder(_cache(B.get("ldm").weights[0].file))
-    method = B.build("ldm", steps=4)
+    save_tiny_ldm(_cache(B.get("ldm").weights[0].file))
+    method = B.load_restorer("ldm", steps=4)
     lq = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(2))
     out = method.restore(lq, generator=torch.Generator().manual_seed(3))
 
@@ -312,22 +262,22 @@ def test_dasr_wrong_file_is_one_line(tmp_path):
 
     torch.save(DegradationPredictor().state_dict(), p)
     with pytest.raises(ResShiftError, match="does not hold DASR's net_g") as err:
-        B.build("dasr", weights=str(bad), weights_p=str(p))
+        B.load_restorer("dasr", weights=str(bad), weights_p=str(p))
     assert "\n" not in str(err.value)
 
 
 def test_missing_weights_give_the_registry_message(tmp_path):
     with pytest.raises(ResShiftError) as err:
-        B.build("realesrgan")
+        B.load_restorer("realesrgan")
     msg = str(err.value)
     assert "RealESRGAN_x4plus.pth" in msg and "github.com/xinntao/Real-ESRGAN" in msg
     assert str(cache_dir() / "baselines") in msg and "\n" not in msg
     with pytest.raises(ResShiftError, match="ldm-super-resolution-4x-openimages"):
-        B.build("ldm", steps=15)
+        B.load_restorer("ldm", steps=15)
     with pytest.raises(ResShiftError, match="unknown method 'nope'"):
-        B.build("nope")
+        B.load_restorer("nope")
     with pytest.raises(ResShiftError, match="has no sampling steps"):
-        B.build("bicubic", steps=4)
+        B.load_restorer("bicubic", steps=4)
 
 
 def test_stablesr_adapter_builds_the_release_command_and_collects_outputs(tmp_path):
@@ -351,19 +301,19 @@ def test_stablesr_adapter_builds_the_release_command_and_collects_outputs(tmp_pa
         "os.path.join(o.outdir, os.path.splitext(f)[0] + '.png'))\n" % CONFIG)
     for spec in B.get("stablesr").weights:
         _cache(spec.file).write_bytes(b"stand-in")
-    method = B.build("stablesr", steps=4, repo=str(repo), python=sys.executable)
+    method = B.load_restorer("stablesr", steps=4, repo=str(repo), python=sys.executable)
     cmd = method.command(Path("IN"), Path("OUT"), 9, 2, Path("T.json"))
     assert cmd[3:5] == [SCRIPT, "--config"] and cmd[cmd.index("--ddpm_steps") + 1] == "4"
     lq = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     out = method.restore(lq, generator=torch.Generator().manual_seed(1))
     assert out.shape == (2, 3, 64, 64) and 0 <= out.min() and out.max() <= 1
     assert method.timesteps() == stablesr_timesteps(4) == [999, 666, 333, 0]
-    bad = B.build("stablesr", steps=4, repo=str(repo), python=f"{sys.executable} -c 'import sys; sys.exit(3)'")
+    bad = B.load_restorer("stablesr", steps=4, repo=str(repo), python=f"{sys.executable} -c 'import sys; sys.exit(3)'")
     bad.python = [sys.executable, "-c", "import sys; sys.stderr.write('CUDA unavailable'); sys.exit(3)"]
     with pytest.raises(ResShiftError, match="exit 3.*CUDA unavailable"):
         bad.restore(lq)
     with pytest.raises(ResShiftError, match="no StableSR checkout"):
-        B.build("stablesr", steps=4, repo=str(tmp_path / "none"))
+        B.load_restorer("stablesr", steps=4, repo=str(tmp_path / "none"))
 
 
 def _demo_set(tmp_path: Path) -> Path:
@@ -433,7 +383,7 @@ def test_methods_that_cannot_run_here_are_listed_and_refused_with_the_reason(tmp
     gfpgan = next(ln for ln in out.splitlines() if ln.split()[:1] == ["gfpgan"])
     assert "GFPGANv1.3.pth MISSING" in gfpgan and "licence: Apache-2.0" in gfpgan
     with pytest.raises(ResShiftError, match="closedface: not available: code not released"):
-        B.build("closedface")
+        B.load_restorer("closedface")
     assert main(["baselines", "fetch", "dasr"]) == 2                     # no direct address: by hand
     assert "has no direct download" in capsys.readouterr().err
 

@@ -23,7 +23,7 @@ def _rows(out):
 @pytest.fixture(scope="module")
 def demo_builds(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    return {name: B.build(name, out=root / name, progress=False, log=lambda m: None)
+    return {name: B.build_test_set(name, out=root / name, progress=False, log=lambda m: None)
             for name in ("demo_sr", "demo_sr_val", "demo_inpaint", "demo_face")}
 
 
@@ -41,7 +41,7 @@ def test_demo_sets_match_committed_checksums(demo_builds):
     for name, out in demo_builds.items():
         want = (B.RECIPES / "checksums" / f"{name}.sha256").read_text().split()
         got = B.file_checksums(out)
-        assert dict(zip(want[1::2], want[0::2])) == got                  # build() also raises on mismatch
+        assert dict(zip(want[1::2], want[0::2])) == got                  # build_test_set() also raises on mismatch
     assert len(_rows(demo_builds["demo_inpaint"])) == 36                 # 9 crops x 4 mask kinds
     assert len(_rows(demo_builds["demo_sr"])) == 25 and len(_rows(demo_builds["demo_sr_val"])) == 6
     with Image.open(demo_builds["demo_sr"] / "lq" / "chelsea_c0.png") as im:
@@ -95,21 +95,21 @@ def test_manifest_parameters_rebuild_the_lq_bytes(demo_builds):
 
 @pytest.mark.slow
 def test_worker_count_and_limit_do_not_change_bytes(demo_builds, tmp_path):
-    two = B.build("demo_inpaint", out=tmp_path / "two", workers=2, progress=False, log=lambda m: None)
+    two = B.build_test_set("demo_inpaint", out=tmp_path / "two", workers=2, progress=False, log=lambda m: None)
     assert B.file_checksums(two) == B.file_checksums(demo_builds["demo_inpaint"])
-    first = B.build("demo_sr", out=tmp_path / "first", limit=2, progress=False, log=lambda m: None)
+    first = B.build_test_set("demo_sr", out=tmp_path / "first", limit=2, progress=False, log=lambda m: None)
     full = B.file_checksums(demo_builds["demo_sr"])
     assert all(full[k] == v for k, v in B.file_checksums(first).items()) and len(B.file_checksums(first)) == 4
 
 
 def test_rerun_verifies_and_does_nothing(tmp_path):
     logs = []
-    out = B.build("demo_face", out=tmp_path / "f", progress=False, log=logs.append)
+    out = B.build_test_set("demo_face", out=tmp_path / "f", progress=False, log=logs.append)
     stamp = (out / "lq" / "astronaut.png").stat().st_mtime_ns
-    B.build("demo_face", out=out, progress=False, log=logs.append)
+    B.build_test_set("demo_face", out=out, progress=False, log=logs.append)
     assert "up to date" in logs[-1] and (out / "lq" / "astronaut.png").stat().st_mtime_ns == stamp
     (out / "lq" / "astronaut.png").write_bytes(b"tampered")
-    B.build("demo_face", out=out, progress=False, log=logs.append)
+    B.build_test_set("demo_face", out=out, progress=False, log=logs.append)
     assert any("differ" in m for m in logs)
     assert B.verify(out)[1] == []
 
@@ -189,19 +189,19 @@ def test_selection_is_a_rule_on_names_not_layout(tmp_path):
 
 def test_external_source_errors_and_corrupt_images(tmp_path):
     with pytest.raises(ResShiftError, match="data.sources.imagenet_val"):
-        B.build("imagenet_test", out=tmp_path / "o", progress=False)
+        B.build_test_set("imagenet_test", out=tmp_path / "o", progress=False)
     few = tmp_path / "few"
     few.mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(few / "a.png")
     with pytest.raises(ResShiftError, match="holds 1 images, fewer than 3000"):
-        B.build("imagenet_test", source=few, out=tmp_path / "o", progress=False)
+        B.build_test_set("imagenet_test", source=few, out=tmp_path / "o", progress=False)
     with pytest.raises(ResShiftError, match="no such folder"):
-        B.build("realset80", source=tmp_path / "missing", out=tmp_path / "o", progress=False)
+        B.build_test_set("realset80", source=tmp_path / "missing", out=tmp_path / "o", progress=False)
     recipe = {**B.load_recipe("realset80"), "source": {"min_images": 2, "expect": "photos"}}
     Image.fromarray(np.full((8, 8, 3), 7, np.uint8)).save(few / "b.png")
     (few / "c.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
     warnings = []
-    out = B.build(recipe, source=few, out=tmp_path / "real", progress=False, log=warnings.append)
+    out = B.build_test_set(recipe, source=few, out=tmp_path / "real", progress=False, log=warnings.append)
     rows = {r["sample"]: r for r in _rows(out)}
     assert rows["c"]["status"].startswith("skipped") and rows["a"]["status"] == "ok"
     assert any("c.jpg" in w for w in warnings) and (out / "lq" / "b.png").is_file()
@@ -262,7 +262,7 @@ def test_manifest_parameters_in_range_over_many_samples(tmp_path):
     recipe["select"] = {"method": "release", "layout": "as_is", "count": 150, "seed": 10000}
     recipe["gt"] = {"resize_short": 32, "crop": 32}
     cfg = recipe["degradation"]
-    out = B.build(recipe, source=src, out=tmp_path / "out", progress=False, log=lambda m: None)
+    out = B.build_test_set(recipe, source=src, out=tmp_path / "out", progress=False, log=lambda m: None)
     rows = _rows(out)
     assert len(rows) == 150 and len({r["seed"] for r in rows}) == 150          # one seed per sample
     for r in rows:

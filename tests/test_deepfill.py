@@ -87,13 +87,13 @@ def test_generator_layout_and_known_pixels(tmp_path):
     gt = torch.rand(1, 3, 36, 40, generator=torch.Generator().manual_seed(1))          # padded to 40x40 inside
     mask = torch.zeros(1, 1, 36, 40)
     mask[..., 4:20, 10:30] = 1
-    out = method.restore(gt * (1 - mask), mask=mask)
+    out = method(gt * (1 - mask), mask=mask)
     assert out.shape == gt.shape and torch.equal(out * (1 - mask), gt * (1 - mask))
     bad = tmp_path / "bad.pth"
     torch.save({"G": {"conv1.conv.weight": torch.zeros(1)}}, bad)
     with pytest.raises(ResShiftError, match="not a converted DeepFillv2 generator") as err:
-        B.build("deepfillv2", weights=str(bad))
+        B.load_restorer("deepfillv2", weights=str(bad))
     assert "\n" not in str(err.value)
     (tmp_path / "text.pth").write_text("not a checkpoint")
     with pytest.raises(ResShiftError, match="cannot be read as a torch checkpoint"):
-        B.build("deepfillv2", weights=str(tmp_path / "text.pth"))
+        B.load_restorer("deepfillv2", weights=str(tmp_path / "text.pth"))

@@ -7,13 +7,9 @@ import pytest
 import torch
 
 import baselines as B
-from baselines.difface import ESTIMATOR, FFHQ512_UNET, DifFace, difface_sample
+from baselines.difface import ESTIMATOR, FFHQ512_UNET, TINY_ESTIMATOR, TINY_FFHQ, DifFace, difface_sample
 from baselines.guided_diffusion import ADMUNet, InpaintSchedule
 from resshift.errors import ResShiftError
-
-TINY_FFHQ = dict(model_channels=32, channel_mult=(1,) * 6, num_res_blocks=(1,) * 6, attention_resolutions=(16,),
-                 num_head_channels=32)
-TINY_ESTIMATOR = dict(embed_dim=12, depths=[1], num_heads=[2])
 
 
 def save_tiny_difface(unet_path, estimator_path):
@@ -96,21 +92,21 @@ def test_released_layouts():
 def test_difface_loads_the_release_files_and_restores(tmp_path):
     unet, est = tmp_path / "iddpm.pth", tmp_path / "swinir.pth"
     options = save_tiny_difface(unet, est)
-    method = B.build("difface", weights=str(unet), estimator=str(est), **options)
+    method = B.load_restorer("difface", weights=str(unet), estimator=str(est), **options)
     assert method.estimator.start_unshuffle == 8
     assert method.timesteps() == [0]
     lq = torch.rand(1, 3, 512, 512, generator=torch.Generator().manual_seed(0))
     out = method.restore(lq, generator=torch.Generator().manual_seed(1))
     assert out.shape == lq.shape and 0 <= out.min() and out.max() <= 1
     two = dict(options, steps=2)                       # (one step from level 0 returns x0 in both samplers)
-    ddim, first = (B.build("difface", weights=str(unet), estimator=str(est), sampler=s, **two) for s in
+    ddim, first = (B.load_restorer("difface", weights=str(unet), estimator=str(est), sampler=s, **two) for s in
                    ("ddim", "ancestral"))
     seeded = lambda n: torch.Generator().manual_seed(n)  # noqa: E731
     assert not torch.equal(first.restore(lq, generator=seeded(1)), ddim.restore(lq, generator=seeded(1)))
     torch.save({"conv_first.weight": torch.zeros(1)}, tmp_path / "bad.pth")
     with pytest.raises(ResShiftError, match="is not a loadable SwinIR estimator") as err:
-        B.build("difface", weights=str(unet), estimator=str(tmp_path / "bad.pth"), **options)
+        B.load_restorer("difface", weights=str(unet), estimator=str(tmp_path / "bad.pth"), **options)
     assert "\n" not in str(err.value)
     with pytest.raises(ResShiftError, match="not DifFace's FFHQ-512 diffusion model"):
-        B.build("difface", weights=str(est), estimator=str(est), **options)
+        B.load_restorer("difface", weights=str(est), estimator=str(est), **options)
     assert B.get("difface").default_steps == 100

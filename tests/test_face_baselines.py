@@ -5,7 +5,9 @@ import torch
 import torch.nn.functional as F
 
 import baselines as B
+from baselines.dfdnet import TINY_LANDMARKS68
 from baselines.psfrgan import ParseNet, PSFRGenerator, SPADENorm, one_hot_parsing, settle_spectral_norms
+from baselines.vqfr import TINY_CONFIG
 from resshift.errors import ResShiftError
 
 
@@ -46,11 +48,11 @@ def test_released_layouts_and_spectral_norm_on_load(tmp_path):
     older = torch.load(gen_file, weights_only=True)
     older["to_rgb.0.weight_orig"] = torch.zeros(3, 1024, 3, 3)           # the earlier code's unused RGB heads
     torch.save(older, gen_file)
-    B.build("psfrgan", weights=str(gen_file), parse_net=str(tmp_path / B.get("psfrgan").weights[1].file))
+    B.load_restorer("psfrgan", weights=str(gen_file), parse_net=str(tmp_path / B.get("psfrgan").weights[1].file))
     bad = tmp_path / "bad.pth"
     torch.save({"head.0.bias": torch.zeros(3)}, bad)
     with pytest.raises(ResShiftError, match="is not the release's PSFR generator") as err:
-        B.build("psfrgan", weights=str(bad), parse_net=str(tmp_path / B.get("psfrgan").weights[1].file))
+        B.load_restorer("psfrgan", weights=str(bad), parse_net=str(tmp_path / B.get("psfrgan").weights[1].file))
     assert "\n" not in str(err.value)
 
 
@@ -61,7 +63,7 @@ def test_parsing_prior_is_the_argmax_one_hot():
 
 
 # -- VQFR v2 -----------------------------------------------------------------------------------------------
-TINY_VQFR = dict(base_channels=32, channel_multipliers=(1,) * 6, num_blocks=1, code_dim=32, num_code=16)
+TINY_VQFR = TINY_CONFIG                      # (moved to baselines.vqfr for tiny())
 
 
 def test_vqfr_v2_layout():
@@ -102,7 +104,7 @@ def test_vqfr_restores_with_the_release_wrapping(tmp_path):
     net = VQFRv2Net(**TINY_VQFR)
     path = tmp_path / "VQFR_v2.pth"
     torch.save({"params_ema": net.state_dict()}, path)
-    method = B.build("vqfr", weights=str(path), config=TINY_VQFR)
+    method = B.load_restorer("vqfr", weights=str(path), config=TINY_VQFR)
     lq = torch.rand(1, 3, 512, 512, generator=torch.Generator().manual_seed(0))
     out = method.restore(lq)
     with torch.no_grad():                                                     # fidelity 0: the texture decoder
@@ -110,9 +112,9 @@ def test_vqfr_restores_with_the_release_wrapping(tmp_path):
         codes = net.feat2index(net.encoder(x).flatten(2).transpose(1, 2)).argmax(-1)
         texture = net.decoder.conv_out(net.decoder.features(net.quantizer.lookup(codes))["Level_1"])
     torch.testing.assert_close(out, (texture.clamp(-1, 1) + 1) / 2, atol=1e-5, rtol=1e-5)
-    assert not torch.equal(B.build("vqfr", weights=str(path), config=TINY_VQFR, fidelity=1.0).restore(lq), out)
+    assert not torch.equal(B.load_restorer("vqfr", weights=str(path), config=TINY_VQFR, fidelity=1.0).restore(lq), out)
     with pytest.raises(ResShiftError, match="is not a VQFR v2 model"):
-        B.build("vqfr", weights=str(path))                                    # tiny file, full-size layout
+        B.load_restorer("vqfr", weights=str(path))                                    # tiny file, full-size layout
 
 
 # -- DFDNet ------------------------------------------------------------------------------------------------
@@ -136,11 +138,7 @@ def test_dfdnet_component_boxes_follow_the_landmarks():
     assert mouth.tolist() == [[int(253.5 - 47.5 + 1), int(350 - 47.5 + 1), int(253.5 + 47.5), int(350 + 47.5)]]
 
 
-DFDNET_LANDMARKS = torch.zeros(68, 2).numpy()
-DFDNET_LANDMARKS[17:27] = [[150 + 21 * i, 200] for i in range(10)]
-DFDNET_LANDMARKS[36:48] = [[170 + 15 * i, 230] for i in range(12)]
-DFDNET_LANDMARKS[29:36] = [[256, 260 + 8 * i] for i in range(7)]
-DFDNET_LANDMARKS[48:68] = [[210 + 5 * i, 360] for i in range(20)]
+DFDNET_LANDMARKS = TINY_LANDMARKS68          # a frontal face's landmarks (moved to baselines.dfdnet for tiny())
 
 
 @pytest.mark.slow
@@ -159,5 +157,5 @@ def test_dfdnet_loads_basicsr_files_and_restores(tmp_path, monkeypatch):
     assert out.shape == lq.shape and torch.isfinite(out).all()
     torch.save({"params": {"upsample4.0.bias": torch.zeros(3)}}, tmp_path / "bad.pth")
     with pytest.raises(ResShiftError, match="is not basicsr's DFDNet checkpoint") as err:
-        B.build("dfdnet", weights=str(tmp_path / "bad.pth"), dictionary=str(tmp_path / DFDNet.weights[1].file))
+        B.load_restorer("dfdnet", weights=str(tmp_path / "bad.pth"), dictionary=str(tmp_path / DFDNet.weights[1].file))
     assert "\n" not in str(err.value)

@@ -9,13 +9,12 @@ import torch
 
 import baselines as B
 from baselines.ddrm import ddrm_sample
-from baselines.guided_diffusion import ADM_256, ADMClassifier, ADMUNet, InpaintSchedule, space_timesteps
+from baselines.guided_diffusion import (ADM_256, TINY_ADM, TINY_CLASSIFIER, ADMClassifier, ADMUNet, InpaintSchedule,
+                                        space_timesteps)
 from baselines.mcg import mcg_sample
 from baselines.repaint import repaint_levels, repaint_sample
 from baselines.score_sde import score_sde_sample
 
-TINY_ADM = dict(image_size=32, in_channels=3, model_channels=32, out_channels=6, num_res_blocks=1,
-                attention_resolutions=(16,), channel_mult=(1, 2), num_head_channels=32)
 SHAPE = (1, 3, 4, 4)
 
 
@@ -179,8 +178,6 @@ def test_guided_diffusion_unet_layout():
         assert tuple(keys[key].shape) == shape, key
 
 
-TINY_CLASSIFIER = dict(image_size=32, model_channels=32, num_res_blocks=1, attention_resolutions=(16,),
-                       channel_mult=(1, 2), num_head_channels=32)
 
 
 def _tiny_adm_file(path, num_classes=None):
@@ -210,7 +207,7 @@ def tiny_inpaint_setup(name: str) -> dict:
 @pytest.mark.parametrize("name", ["repaint", "repaint_face", "ddrm_face", "score_sde", "mcg"])
 def test_inpainting_methods_keep_known_pixels(name, tmp_path):
     options = tiny_inpaint_setup(name)
-    method = B.build(name, **options)
+    method = B.load_restorer(name, **options)
     g = torch.Generator().manual_seed(0)
     gt = torch.rand(2, 3, 32, 32, generator=g)
     mask = torch.zeros(2, 1, 32, 32)
@@ -231,7 +228,7 @@ def test_repaint_imagenet_is_the_class_conditional_model_with_guidance():
     assert not face.class_cond and face.classifier_scale == 0.0 and len(face.weights) == 1
     with torch.device("meta"):
         assert sum(p.numel() for p in imagenet.build_network({}).parameters()) == 552_814_086 + 1000 * 1024
-    method = B.build("repaint", **tiny_inpaint_setup("repaint"))
+    method = B.load_restorer("repaint", **tiny_inpaint_setup("repaint"))
     labels = method.guided_model(4, torch.Generator().manual_seed(3)).labels
     assert labels.shape == (4,) and labels.dtype == torch.long and 0 <= labels.min() and labels.max() < 1000
     assert torch.equal(labels, torch.randint(0, 1000, (4,), generator=torch.Generator().manual_seed(3)))
@@ -248,10 +245,10 @@ def test_a_wrong_checkpoint_is_one_line(tmp_path):
     from resshift.errors import ResShiftError
 
     with pytest.raises(ResShiftError, match="not a guided-diffusion 256x256 model") as err:
-        B.build("repaint", weights=str(bad))
+        B.load_restorer("repaint", weights=str(bad))
     assert "\n" not in str(err.value)
     with pytest.raises(ResShiftError, match="256x256_diffusion_uncond.pt is missing"):
-        B.build("ddrm")
+        B.load_restorer("ddrm")
 
 
 @pytest.mark.slow
@@ -269,12 +266,12 @@ def test_lama_celeba_reads_the_lightning_checkpoint(tmp_path):
     gt = torch.rand(1, 3, 36, 44, generator=torch.Generator().manual_seed(0))   # padded to 40x48 inside
     mask = torch.zeros(1, 1, 36, 44)
     mask[..., 10:30, 5:25] = 1
-    out = method.restore(gt * (1 - mask), mask=mask)
+    out = method(gt * (1 - mask), mask=mask)
     assert out.shape == gt.shape and torch.equal(out * (1 - mask), gt * (1 - mask))
     bad = tmp_path / "bad.ckpt"
     torch.save({"state_dict": {"generator.conv.weight": torch.zeros(1)}}, bad)
     with pytest.raises(ResShiftError, match="holds no LaMa FFC-ResNet generator") as err:
-        B.build("lama_face", weights=str(bad))
+        B.load_restorer("lama_face", weights=str(bad))
     assert "\n" not in str(err.value)
 
 

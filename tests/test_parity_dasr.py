@@ -44,6 +44,6 @@ def test_dasr_matches_release(tmp_path):
     g, p = tmp_path / "net_g.pth", tmp_path / "net_p.pth"
     torch.save({"params": fx["net_g"]}, g)
     torch.save({"params": fx["net_p"]}, p)
-    method = B.build("dasr", weights=str(g), weights_p=str(p), num_feat=s["num_feat"], num_block=s["num_block"],
+    method = B.load_restorer("dasr", weights=str(g), weights_p=str(p), num_feat=s["num_feat"], num_block=s["num_block"],
                      predictor_nf=s["nf"])
     torch.testing.assert_close(method.restore(fx["lq"]), fx["sr"].clamp(0, 1), atol=TOL, rtol=0)

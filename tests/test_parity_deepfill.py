@@ -72,9 +72,9 @@ def test_deepfillv2_matches_release(tmp_path):
     # the registered method, reading the port's {"G": ...} file (sizes a multiple of 8: no padding)
     path = tmp_path / "states_tf_places2.pth"
     torch.save({"G": fx["G"]}, path)
-    out = B.build("deepfillv2", weights=str(path), cnum=fx["cnum"], fuse=0).restore(image * (1 - mask), mask)
+    out = B.load_restorer("deepfillv2", weights=str(path), cnum=fx["cnum"], fuse=0).restore(image * (1 - mask), mask)
     torch.testing.assert_close(out, ((fx["inpainted11"] + 1) / 2).clamp(0, 1), atol=TOL, rtol=0)
-    assert B.build("deepfillv2", weights=str(path), cnum=fx["cnum"]).net.fuse      # the release's default
+    assert B.load_restorer("deepfillv2", weights=str(path), cnum=fx["cnum"]).net.fuse      # the release's default
 
 
 TF_FIXTURE = Path(__file__).parent / "fixtures" / "baselines" / "deepfillv2_tf_attention.pt"

@@ -39,6 +39,6 @@ def test_lama_fourier_matches_release(tmp_path):
     # the registered method reads the release's Lightning layout, finds 2 blocks and ngf 8 in it
     path = tmp_path / "best.ckpt"
     torch.save({"state_dict": dict(fx["generator_state"]), "epoch": 1}, path)
-    method = B.build("lama_face", weights=str(path))
+    method = B.load_restorer("lama_face", weights=str(path))
     lq = fx["image"] * (1 - fx["mask"])                 # the benchmark's LQ: holes zeroed
     torch.testing.assert_close(method.restore(lq, fx["mask"]), fx["inpainted"], atol=TOL, rtol=0)

@@ -51,7 +51,7 @@ def test_vqfr_v2_matches_release(tmp_path):
     # the registered method reads the release's {"params_ema": ...} file and runs the default ratio 0
     path = tmp_path / "VQFR_v2.pth"
     torch.save({"params_ema": fx["params"]}, path)
-    method = B.build("vqfr", weights=str(path), config=_ours(fx["config"]))
+    method = B.load_restorer("vqfr", weights=str(path), config=_ours(fx["config"]))
     assert isinstance(method, VQFR)
     with torch.no_grad():
         torch.testing.assert_close(method.restore_faces(x, None), fx["main_dec_f0"], atol=TOL, rtol=0)

@@ -75,7 +75,7 @@ def test_an_unvalidated_reimplementation_gets_no_verdict_and_is_named(tmp_path, 
     _metrics(tmp_path, "imagenet_test", "dasr", -1, {"psnr": 24.5, "ssim": 0.65, "lpips": 0.25})
     _metrics(tmp_path, "imagenet_test", "bsrgan", -1, {"psnr": 24.42, "ssim": 0.659, "lpips": 0.259})
     monkeypatch.setattr(B.get("dasr"), "release_parity", None)
-    table = T.build(2, tmp_path)
+    table = T.compute_table(2, tmp_path)
     dasr = next(r for r in table["rows"] if r["method"] == "dasr")
     bsrgan = next(r for r in table["rows"] if r["method"] == "bsrgan")
     assert not dasr["reproduction"] and dasr["note"] == T.NOT_VALIDATED
@@ -84,7 +84,7 @@ def test_an_unvalidated_reimplementation_gets_no_verdict_and_is_named(tmp_path, 
     md = T.to_markdown(table)
     assert "| DASR† |" in md and f"DASR: {T.NOT_VALIDATED}" in md
     monkeypatch.setattr(B.get("dasr"), "release_parity", "tests/test_parity_dasr.py::test_dasr_matches_release")
-    dasr = next(r for r in T.build(2, tmp_path)["rows"] if r["method"] == "dasr")
+    dasr = next(r for r in T.compute_table(2, tmp_path)["rows"] if r["method"] == "dasr")
     assert dasr["reproduction"] and dasr["cells"]["PSNR"]["verdict"] in ("match", "differs")
 
 

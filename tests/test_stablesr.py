@@ -124,7 +124,7 @@ def test_stablesr_restore_reports_its_inside_time_and_params(stand_in):
     from baselines.stablesr import SCRIPT, WORKER
 
     repo, log = stand_in
-    method = B.build("stablesr", steps=4, repo=str(repo), python=sys.executable, batch=3)
+    method = B.load_restorer("stablesr", steps=4, repo=str(repo), python=sys.executable, batch=3)
     cmd = method.command(Path("IN"), Path("OUT"), 9, 3, Path("T.json"))
     assert cmd[:4] == [sys.executable, str(WORKER), "T.json", SCRIPT] and cmd[cmd.index("--ddpm_steps") + 1] == "4"
     lq = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
@@ -133,8 +133,8 @@ def test_stablesr_restore_reports_its_inside_time_and_params(stand_in):
     assert 0 < method.last_seconds < 1.2 and len(log.read_text().splitlines()) == 2
     assert method.params()["trainable"] > 0 and method.params()["frozen"] > 0
     with pytest.raises(ResShiftError, match="batch=0"):
-        B.build("stablesr", steps=4, repo=str(repo), python=sys.executable, batch=0)
-    bad = B.build("stablesr", steps=4, repo=str(repo), python=sys.executable)
+        B.load_restorer("stablesr", steps=4, repo=str(repo), python=sys.executable, batch=0)
+    bad = B.load_restorer("stablesr", steps=4, repo=str(repo), python=sys.executable)
     bad.python = [sys.executable, "-c", "import sys; sys.stderr.write('CUDA unavailable'); sys.exit(3)"]
     with pytest.raises(ResShiftError, match="exit 3.*CUDA unavailable"):
         bad.restore(lq)

@@ -41,7 +41,7 @@ def test_table2_marks_verdicts_and_provenance(tmp_path):
     restored = tmp_path / "restored" / "imagenet_test" / "resshift-4"
     restored.mkdir(parents=True)
     (restored / "meta.json").write_text(json.dumps({"weights_sha256": {"v3.pth": "abc"}, "device": "cuda:0"}))
-    table = T.build(2, tmp_path)
+    table = T.compute_table(2, tmp_path)
     assert table["columns"] == ["PSNR", "SSIM", "LPIPS", "runtime_s", "params_M", "params_frozen_M"]
     assert [r["label"] for r in table["rows"]][-2:] == ["ResShift 15", "ResShiftL 4"]
     row = table["rows"][-1]
@@ -69,14 +69,14 @@ def test_table2_marks_verdicts_and_provenance(tmp_path):
 def test_rows_that_are_not_reproductions_get_no_paper_value(tmp_path):
     _dataset(tmp_path, "imagenet_test", prebuilt=False)                    # our own draws
     _metrics(tmp_path, "imagenet_test", "resshift", 4, {"psnr": 25.02, "ssim": 0.683, "lpips": 0.208})
-    table = T.build(2, tmp_path)
+    table = T.compute_table(2, tmp_path)
     row = table["rows"][-1]
     assert not row["reproduction"] and "prebuilt" in row["note"]
     assert "paper" not in row["cells"]["PSNR"]
     _metrics(tmp_path, "demo_sr", "resshift", 4, {"psnr": 21.0, "ssim": 0.5, "lpips": 0.4})
-    demo = T.build(2, tmp_path, dataset_map={"imagenet_test": "demo_sr"})
+    demo = T.compute_table(2, tmp_path, dataset_map={"imagenet_test": "demo_sr"})
     assert demo["rows"][-1]["note"] == "demo data" and demo["rows"][-1]["cells"]["PSNR"]["mean"] == pytest.approx(21, abs=0.01)
-    run = T.build(1, tmp_path)
+    run = T.compute_table(1, tmp_path)
     assert all("retrained" in r["note"] for r in run["rows"])
 
 
@@ -97,7 +97,7 @@ def test_inpainting_table_per_mask_kind(tmp_path):
         w.writerow(["image", "lpips", "clipiqa"])
         for i in range(40):
             w.writerow([f"img{i:03d}", 0.1 * (i // 10 + 1), 0.4])
-    table = T.build(4, tmp_path)
+    table = T.compute_table(4, tmp_path)
     assert table["columns"][:2] == ["Box_LPIPS", "Box_CLIPIQA"] and table["columns"][-1] == "Average_CLIPIQA"
     lama = next(r for r in table["rows"] if r["method"] == "lama")
     assert lama["cells"]["Box_LPIPS"]["mean"] == pytest.approx(0.1)
@@ -127,11 +127,11 @@ def test_a_new_method_joins_the_comparison_tables_but_not_the_ablation(tmp_path)
     _dataset(tmp_path, "imagenet_test", prebuilt=True)
     _metrics(tmp_path, "imagenet_test", "my_sr", -1, {"psnr": 23.5, "ssim": 0.6, "lpips": 0.3})
     _metrics(tmp_path, "imagenet_test", "bicubic", -1, {"psnr": 22.0, "ssim": 0.55, "lpips": 0.5})
-    rows = T.build(2, tmp_path)["rows"]
+    rows = T.compute_table(2, tmp_path)["rows"]
     added = [r for r in rows if r["method"] in ("my_sr", "bicubic")]
     assert [(r["label"], r["steps"]) for r in added] == [("Bicubic", -1), ("my_sr", -1)]
     assert added[1]["cells"]["PSNR"]["mean"] == pytest.approx(23.5, abs=0.01) and "paper" not in added[1]["cells"]["PSNR"]
-    assert not any(r["method"] == "my_sr" for r in T.build(1, tmp_path)["rows"])
+    assert not any(r["method"] == "my_sr" for r in T.compute_table(1, tmp_path)["rows"])
 
 
 def test_config_rows_and_metrics_replace_the_paper_columns_and_unavailable_metrics_say_why(tmp_path):
@@ -146,7 +146,7 @@ def test_config_rows_and_metrics_replace_the_paper_columns_and_unavailable_metri
     rows = [("bicubic", -1), ("resshift@demo_t4", 4)]
     (tmp_path / "models" / "demo_t4").mkdir(parents=True)
     (tmp_path / "models" / "demo_t4" / "config.yaml").write_text("loss: {mse: 1.0, lpips_vgg: 0.0}\n")
-    table = T.build(2, tmp_path, {"imagenet_test": "demo_sr"}, rows=rows, metrics=["psnr", "ssim", "lpips", "niqe"])
+    table = T.compute_table(2, tmp_path, {"imagenet_test": "demo_sr"}, rows=rows, metrics=["psnr", "ssim", "lpips", "niqe"])
     assert [(r["method"], r["steps"]) for r in table["rows"]] == rows           # no added rows
     assert table["columns"][:4] == ["PSNR", "SSIM", "LPIPS", "NIQE"]
     assert table["lower_better"]["NIQE"] and not table["lower_better"]["PSNR"]
@@ -166,7 +166,7 @@ def test_config_rows_and_metrics_replace_the_paper_columns_and_unavailable_metri
     (tmp_path / "data" / "demo_sr").mkdir(parents=True)
     with open(tmp_path / "data" / "demo_sr" / "manifest.csv", "w", newline="") as f:
         csv.writer(f).writerows([["sample", "source", "tile"]] + [[f"a_c{k}", "skimage:a", f"0,{k},256"] for k in range(3)])
-    table = T.build(2, tmp_path, {"imagenet_test": "demo_sr"}, rows=rows, metrics=["psnr", "ssim", "lpips", "niqe"])
+    table = T.compute_table(2, tmp_path, {"imagenet_test": "demo_sr"}, rows=rows, metrics=["psnr", "ssim", "lpips", "niqe"])
     assert table["title"] == "x4 SR on demo_sr, 3 crops (standing in for ImageNet-Test)"
     tex = T.to_latex(table)
     assert tex.startswith("% Table 2: x4 SR on demo_sr, 3 crops (standing in for ImageNet-Test)")
@@ -196,7 +196,7 @@ def test_rows_not_run_here_are_named_with_the_reason(tmp_path, monkeypatch):
                                        "(https://github.com/TencentARC/GFPGAN/releases/download/v1.3.0/GFPGANv1.3.pth)")
     assert baselines.why_not_runnable("gfpgan", offline=False) is None
     assert baselines.why_not_runnable("lq_input", offline=True) is None
-    table = T.build(6, tmp_path, {"celeba_test_bfr": "demo_face"}, rows=rows, metrics=["psnr", "ssim"],
+    table = T.compute_table(6, tmp_path, {"celeba_test_bfr": "demo_face"}, rows=rows, metrics=["psnr", "ssim"],
                     not_run=not_run)
     assert [r["label"] for r in table["rows"]] == ["LQ input", "ClosedFace", "GFPGAN"]
     assert all(c is None for c in table["rows"][2]["cells"].values())
@@ -225,7 +225,7 @@ def test_face_table_states_definitions_ids_exclusions_and_small_fid_sets(tmp_pat
     notes = {"set": {"fid_f": 25.0, "fid_g": 30.0}, "set_n": {"fid_f": 30, "fid_g": 30},
              "definitions": {"psnr": "basicsr calculate_psnr, Y of YCbCr (BT.601), 8-bit (= psnr_y), crop_border=4"}}
     path.with_name(path.name + ".json").write_text(json.dumps(notes))
-    table = T.build(6, tmp_path)
+    table = T.compute_table(6, tmp_path)
     assert "LPIPS-VGG" in table["columns"]
     row = next(r for r in table["rows"] if r["method"] == "vqfr")
     ids = row["cells"]["IDS"]

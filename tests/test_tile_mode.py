@@ -98,7 +98,7 @@ def _restored(results: Path, ds: str, method: str, steps: int, tile_mode: str | 
 
 
 def test_tables_reproduce_only_in_release_mode(tmp_path):
-    from bench.tables import provenance, reproduction
+    from bench.tables import provenance, why_not_reproduction
 
     results = tmp_path / "results"
     (results / "data" / "realset80").mkdir(parents=True)
@@ -106,10 +106,10 @@ def test_tables_reproduce_only_in_release_mode(tmp_path):
     _restored(results, "realset80", "resshift", 4, "seamless")
     _restored(results, "realset80", "resshift_v1", 15, "release")
     _restored(results, "realset80", "bicubic", -1, None)                # other methods record none
-    note = reproduction(results, "resshift", ["realset80"], 4)
+    note = why_not_reproduction(results, "resshift", ["realset80"], 4)
     assert note and "tile_mode seamless" in note
-    assert reproduction(results, "resshift_v1", ["realset80"], 15) is None
-    assert reproduction(results, "bicubic", ["realset80"], -1) is None
+    assert why_not_reproduction(results, "resshift_v1", ["realset80"], 15) is None
+    assert why_not_reproduction(results, "bicubic", ["realset80"], -1) is None
     rows = [{"method": "resshift", "steps": 4}, {"method": "resshift_v1", "steps": 15}, {"method": "bicubic", "steps": -1}]
     prov = provenance(results, {"columns": [{"dataset": "realset80"}]}, rows, {})
     assert prov["tile_modes"] == {"resshift-4": "seamless", "resshift_v1-15": "release"}
@@ -119,7 +119,7 @@ def test_resshift_method_passes_tile_mode():
     import baselines as B
 
     with pytest.raises(ResShiftError, match="tile_mode=chop"):
-        B.build("resshift", tile_mode="chop")
+        B.load_restorer("resshift", tile_mode="chop")
 
 
 @pytest.mark.slow

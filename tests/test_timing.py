@@ -98,7 +98,7 @@ def _table2(tmp_path, timing: dict | None):
     if timing is not None:
         (tmp_path / "timing").mkdir()
         (tmp_path / "timing" / "resshift-4.json").write_text(json.dumps(timing))
-    return T.build(2, tmp_path)
+    return T.compute_table(2, tmp_path)
 
 
 def test_table2_shows_batch1_latency_names_the_device_and_keeps_throughput_in_the_csv(tmp_path):
