@@ -135,3 +135,7 @@ class Layout:
         if not job:
             return folder / f"{rule}{suffix}"
         return folder.joinpath(rule, *job[:-1], job[-1] + suffix)
+
+
+# The CLIs' and functions' default: results/ under the folder a command runs in.
+DEFAULT_LAYOUT = Layout()

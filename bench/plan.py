@@ -14,7 +14,7 @@ import hashlib
 import json
 import shlex
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import yaml
 

@@ -6,12 +6,11 @@ from types import SimpleNamespace
 import pytest
 import yaml
 from snakemake.utils import update_config
+from test_workflow import FIXTURES, ROOT
 
 from bench.costs import STARTUP_MINUTES
 from bench.layout import Layout
 from bench.plan import FIGURES, Plan, PlanError
-
-from test_workflow import FIXTURES, ROOT
 
 
 def read_config(*overrides: dict, results) -> dict:
@@ -49,9 +48,9 @@ def w(**wildcards):
 def test_demo_runs_rows_and_files(plan_of, tmp_path):
     plan, notes = plan_of()
     L = Layout(tmp_path / "results")
-    assert notes == [f"run demo_l4 and its table rows left out: LPIPS-VGG's VGG16 weights "
-                     f"{tmp_path / 'torch' / 'hub' / 'checkpoints' / 'vgg16-397923af.pth'} not found "
-                     "(torchvision downloads them at first use where there is a network)"]
+    vgg16 = tmp_path / "torch" / "hub" / "checkpoints" / "vgg16-397923af.pth"
+    assert notes == [(f"run demo_l4 and its table rows left out: LPIPS-VGG's VGG16 weights {vgg16} not found "
+                      "(torchvision downloads them at first use where there is a network)")]
     assert {"demo_t4", "demo_t15", "demo_ldm", "demo_inpaint_t4", "demo_face_t4"} <= set(plan.runs)
     assert "demo_l4" not in plan.runs and len([r for r in plan.runs if r.startswith("demo_table1_")]) == 13
     assert plan.requested_tables() == [2] and plan.configured_tables() == [2, 4, 6, 1]
