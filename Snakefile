@@ -20,18 +20,15 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/weights.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/restore.smk"
+include: "workflow/rules/timing.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/demo.smk"
 
 
-for _n in requested_tables():
-    check_methods(_n)
-
-
 rule all:
     default_target: True
     input:
-        [f"{RESULTS}/table{n}.{ext}" for n in requested_tables() for ext in ("csv", "md", "tex")],
-        figure_targets(),
+        [LAYOUT.table(n, ext) for n in PLAN.requested_tables() for ext in ("csv", "md", "tex")],
+        PLAN.figure_targets(),

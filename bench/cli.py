@@ -7,6 +7,8 @@ from pathlib import Path
 
 from resshift.errors import ResShiftError, run_cli
 
+from .layout import Layout
+
 
 def _key_values(items: list[str] | None, flag: str, usage: str = "KEY=VALUE", last: bool = False) -> dict[str, str]:
     """``["k=v", ...]`` of a repeatable flag -> {k: v}; a malformed item is a one-line error. With
@@ -70,8 +72,7 @@ def _metrics(args) -> int:
         raise ResShiftError("metrics: pass --pred DIR (or --list to see the metrics)")
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
     if not args.out:
-        pred = Path(args.pred).resolve()
-        args.out = str(Path(args.results) / "metrics" / pred.parent.name / f"{pred.name}.csv")
+        args.out = str(Layout(args.results).metrics_of(Path(args.pred).resolve()))
     reference = None
     if args.fid_ref:
         from .metrics import reference_statistics
@@ -155,7 +156,7 @@ def _time(args) -> int:
     options = _key_values(args.option, "--option")
     record = time_method(args.method, device=args.device, size=args.size,
                          repeats=args.repeats, warmup=args.warmup, steps=None if args.steps == -1 else args.steps,
-                         models=args.models or Path(args.results) / "models", options=options,
+                         models=args.models or Layout(args.results).models, options=options,
                          throughput_batch=args.throughput_batch, precision=args.precision)
     print(f"{record['method']}-{record['steps']}: {record['latency_batch1_s']} s at batch 1, "
           f"{record['throughput_s_per_image']} s/image at batch {record['throughput_batch']} "
@@ -266,10 +267,11 @@ def _run(args) -> int:
     from bench.run import run_method
 
     options = _key_values(args.option, "--option")
-    data = Path(args.data) if args.data else Path(args.results) / "data" / args.dataset
+    layout = Layout(args.results)
+    data = Path(args.data) if args.data else layout.dataset(args.dataset)
     steps = None if args.steps in (None, -1) else args.steps
-    out = Path(args.out) if args.out else Path(args.results) / "restored" / args.dataset / f"{args.method}-{steps or -1}"
-    models = args.models or Path(args.results) / "models"
+    out = Path(args.out) if args.out else layout.restored(args.dataset, args.method, steps or -1)
+    models = args.models or layout.models
     from bench.run import parse_shard
 
     print(run_method(args.method, data, out, steps=steps, device=args.device, seed=args.seed, options=options,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+from .layout import split_method
+
 SOURCE = "benchmarks/results/gpu_check_h200_2026-11-27.jsonl"
 
 # method -> (seconds per image, how it was measured)
@@ -35,7 +37,7 @@ SAFETY = 2.0                      # slower GPUs than the H200, shared nodes
 
 def seconds_per_image(method: str) -> float:
     """Measured seconds per image of ``method`` (``NAME`` or ``NAME@RUN``: a run has its method's cost)."""
-    return SECONDS_PER_IMAGE.get(method.partition("@")[0], (UNMEASURED_SECONDS, ""))[0]
+    return SECONDS_PER_IMAGE.get(split_method(method)[0], (UNMEASURED_SECONDS, ""))[0]
 
 
 def default_shards(method: str, images: int | None) -> int:

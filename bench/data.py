@@ -27,6 +27,8 @@ from resshift.files import write_bytes_atomic
 from resshift.noise import seed_for
 from resshift.progress import progress_bar
 
+from .layout import DEFAULT_LAYOUT, Layout
+
 RECIPES = Path(__file__).resolve().parent / "datasets"     # shipped inside the package
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 KINDS = ("sr", "inpaint", "face", "folder")
@@ -423,7 +425,7 @@ def build_test_set(recipe: dict | str, *, source: str | None = None, out: str | 
     """Build a test set; returns its folder. A complete, matching earlier build is left as is."""
 
     recipe = load_recipe(recipe) if isinstance(recipe, (str, os.PathLike)) else recipe
-    out = Path(out or Path("results") / "data" / recipe["name"])
+    out = Path(out or DEFAULT_LAYOUT.dataset(recipe["name"]))
     candidates = check_source(recipe, source)
     chosen = select(recipe, candidates, None if "packaged" in recipe["source"] else source)
     rows = plan(recipe, chosen)
@@ -501,7 +503,7 @@ def import_prebuilt(recipe: dict | str, folder: str | os.PathLike, out: str | os
     spec = recipe.get("prebuilt")
     if not spec:
         raise ResShiftError(f"recipe {recipe['name']} has no prebuilt form; build it with --source")
-    folder, out = Path(folder), Path(out or Path("results") / "data" / recipe["name"])
+    folder, out = Path(folder), Path(out or DEFAULT_LAYOUT.dataset(recipe["name"]))
     hint = f"expected {spec['description']} from {spec['url']}"
     stems = {}
     for part in spec["parts"]:
@@ -541,7 +543,7 @@ def import_prebuilt(recipe: dict | str, folder: str | os.PathLike, out: str | os
 def main_build(args) -> int:
     log = lambda m: print(m, file=sys.stderr if m.startswith("warning") else sys.stdout)  # noqa: E731
     name = load_recipe(args.recipe)["name"]
-    args.out = args.out or str(Path(args.results) / "data" / name)
+    args.out = args.out or str(Layout(args.results).dataset(name))
     if args.prebuilt:
         print(import_prebuilt(args.recipe, args.prebuilt, args.out, log=log))
         return 0

@@ -37,6 +37,8 @@ from resshift.noise import seed_for
 from resshift.progress import progress_bar
 from resshift.weights import sha256_of
 
+from .layout import DEFAULT_LAYOUT, split_method
+
 ENTRIES = ".per_image"           # hidden: list_images (metrics, figures) skips it
 RESTORER_META = ".restorer.json"
 SEED_RULE = "generator per image seeded by sha256(seed, method, image stem)"
@@ -116,7 +118,7 @@ def _batches(files: list[Path], size: int, shape_of) -> list[list[Path]]:
 
 def run_method(method: str, data_dir: str | Path, out_dir: str | Path, *, steps: int | None = None,
                device: str = "cpu", seed: int = 0, options: dict | None = None, limit: int | None = None,
-               progress: bool = True, models: str | Path = "results/models", batch_size: int = 1,
+               progress: bool = True, models: str | Path = DEFAULT_LAYOUT.models, batch_size: int = 1,
                shard: tuple[int, int] | None = None, work: str | Path | None = None) -> Path:
     """``method`` is a registry name, or ``NAME@RUN`` for a run trained under ``models``."""
 
@@ -201,7 +203,7 @@ def run_method(method: str, data_dir: str | Path, out_dir: str | Path, *, steps:
     # the set is complete when every image (of every shard) has its entry
     if all(is_done(work_dir, p, identity, files_sha256) for p in all_files):
         entries = [_read_entry(work_dir, p.stem) for p in all_files]
-        meta = {**json.loads(restorer_meta_path.read_text()), "method": method, "run": method.partition("@")[2] or None,
+        meta = {**json.loads(restorer_meta_path.read_text()), "method": method, "run": split_method(method)[1] or None,
                 "dataset": data_dir.name, "images": len(all_files), "seed_rule": SEED_RULE, "seed": seed,
                 "seconds": round(sum(e.get("seconds", 0) for e in entries), 3),
                 "shards": sorted({e["shard"] for e in entries if e.get("shard")}) or None,

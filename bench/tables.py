@@ -16,7 +16,6 @@ import csv
 import functools
 import hashlib
 import json
-import re
 import subprocess
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import yaml
 from resshift.errors import ResShiftError
 
 from .data import RECIPES
+from .layout import Layout, parse_result_name, split_method
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -120,7 +120,7 @@ def bootstrap_ci(values: np.ndarray, n: int = 1000, seed: int = 0) -> tuple[floa
 
 
 def metrics_csv(results: Path, dataset: str, method: str, steps: int) -> Path:
-    return results / "metrics" / dataset / f"{method}-{steps}.csv"
+    return Layout(results).metrics(dataset, method, steps)
 
 
 def metrics_notes(path: Path) -> dict:
@@ -143,7 +143,7 @@ def cell(results: Path, dataset: str, subset: str | None, metric: str, method: s
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if subset and subset != "average":
-        manifest = results / "data" / dataset / "manifest.csv"
+        manifest = Layout(results).manifest(dataset)
         if not manifest.is_file():
             raise ResShiftError(f"{manifest}: needed to split {dataset} by mask kind; build the dataset first")
         with open(manifest, newline="") as f:
@@ -196,7 +196,7 @@ def warnings(table: dict) -> list[str]:
 
 
 def timing(results: Path, method: str, steps: int) -> dict:
-    path = results / "timing" / f"{method}-{steps}.json"
+    path = Layout(results).timing(method, steps)
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
@@ -217,20 +217,20 @@ def release_validated(method: str) -> bool:
 
 def why_not_reproduction(results: Path, method: str, datasets: list[str], steps: int | None = None) -> str | None:
     """None when the row reproduces the paper's; else why it does not."""
-    if "@" in method:
+    if split_method(method)[1]:
         return "retrained by this workflow (not the released weights)"
     if not release_validated(method):
         return NOT_VALIDATED
     if steps is not None:               # ResShift rows record their tiling; only the release's reproduces
         for ds in datasets:
-            meta = results / "restored" / ds / f"{method}-{steps}" / "meta.json"
+            meta = Layout(results).restored_meta(ds, method, steps)
             mode = json.loads(meta.read_text()).get("tile_mode") if meta.is_file() else None
             if mode not in (None, "release"):
                 return f"tile_mode {mode}, not the release's chop-and-average (set tile_mode: release)"
     for ds in datasets:
         if ds.startswith("demo_"):
             return "demo data"
-        build = results / "data" / ds / "build.json"
+        build = Layout(results).build_record(ds)
         if not build.is_file():
             return f"dataset {ds} not built"
         info = json.loads(build.read_text())
@@ -249,12 +249,12 @@ def added_rows(results: Path, t: dict, cols, dataset_map: dict) -> list[dict]:
     known = {(r["method"], int(r["steps"])) for r in t["rows"]}
     found = {}
     for ds in sorted({dataset_map.get(d, d) for d, _, _ in cols}):
-        folder = results / "metrics" / ds
+        folder = Layout(results).metrics_folder(ds)
         for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
-            m = re.match(r"^(.+?)-(-?\d+)$", path.stem)          # <method>-<steps>, steps -1 for none
-            if not m or (m.group(1), int(m.group(2))) in known:
+            row = parse_result_name(path.stem)
+            if row is None or row in known:
                 continue
-            found[(m.group(1), int(m.group(2)))] = None
+            found[row] = None
     return [{"method": method, "steps": steps, "paper": row_label(method, results), "paper_row": None}
             for method, steps in found]
 
@@ -263,7 +263,7 @@ def row_label(method: str, results: Path | None = None) -> str:
     """A row's label: the registered method's label, with ``(run)`` for workflow-trained weights.
     A trained ResShift run is "ResShiftL" only when its configuration has the LPIPS term (Eq. 11);
     a retrained LDM that predicts x_0 (``diffusion.prediction: sample``) says so."""
-    name, _, run = method.partition("@")
+    name, run = split_method(method)
     label = method
     try:
         import baselines
@@ -272,7 +272,7 @@ def row_label(method: str, results: Path | None = None) -> str:
                  else baselines.get(name).label) or method
     except Exception:                       # not a registered method: keep its name
         pass
-    run_config = Path(results or ".") / "models" / run / "config.yaml"
+    run_config = Layout(results or ".").run_config(run)
     if run and name == "resshift" and results is not None and run_config.is_file():
         loss = (yaml.safe_load(run_config.read_text()) or {}).get("loss") or {}
         label = "ResShiftL" if float(loss.get("lpips_vgg") or 0) > 0 else "ResShift"
@@ -301,10 +301,6 @@ def table_spec_with(n: int, rows: list[tuple[str, int]] | None = None, metrics: 
     return t
 
 
-# The old name, still imported by workflow/rules/common.smk and bench/plan.py (branch i20-plan);
-# drop it once they import table_spec_with.
-customised = table_spec_with
-
 
 def unavailable_reason(results: Path, dataset: str, metric: str, method: str, steps: int) -> str | None:
     """Why ``metric`` is empty in a metrics file (recorded by ``resshift-bench metrics``), if it is."""
@@ -327,7 +323,7 @@ def title(results: Path, t: dict, dataset_map: dict) -> str:
         if real == paper_ds:
             continue
         used = real
-        manifest = results / "data" / real / "manifest.csv"
+        manifest = Layout(results).manifest(real)
         if manifest.is_file():
             with open(manifest, newline="") as f:
                 rows = list(csv.DictReader(f))
@@ -443,7 +439,7 @@ def provenance(results: Path, t: dict, rows: list[dict], dataset_map: dict, conf
     weights, devices, tile_modes = {}, set(), {}
     for r in rows:
         for ds in datasets:
-            meta = results / "restored" / ds / f"{r['method']}-{r['steps']}" / "meta.json"
+            meta = Layout(results).restored_meta(ds, r["method"], r["steps"])
             if meta.is_file():
                 m = json.loads(meta.read_text())
                 weights.update({f"{r['method']}-{r['steps']}/{k}": v for k, v in (m.get("weights_sha256") or {}).items()})
@@ -457,7 +453,7 @@ def provenance(results: Path, t: dict, rows: list[dict], dataset_map: dict, conf
         except md.PackageNotFoundError:
             pass
     return {"git_commit": commit or "unknown", "config_sha256": config_sha256 or sha(ROOT / "config" / "config.yaml"),
-            "dataset_manifests": {d: sha(results / "data" / d / "manifest.csv") for d in datasets},
+            "dataset_manifests": {d: sha(Layout(results).manifest(d)) for d in datasets},
             "weights_sha256": weights, "devices": sorted(d for d in devices if d), "versions": versions,
             **({"tile_modes": tile_modes} if tile_modes else {})}
 
@@ -584,7 +580,7 @@ def write(n: int, results: str | Path = "results", out_dir: str | Path | None = 
     from resshift.imageio import write_text
 
     table = compute_table(n, results, dataset_map, rows, metrics, config_sha256, not_run)
-    out_dir = Path(out_dir or results)
-    return [write_text(to_csv(table), out_dir / f"table{n}.csv"),
-            write_text(to_markdown(table), out_dir / f"table{n}.md"),
-            write_text(to_latex(table), out_dir / f"table{n}.tex")]
+    out = Layout(out_dir or results)
+    return [write_text(to_csv(table), out.table(n, "csv")),
+            write_text(to_markdown(table), out.table(n, "md")),
+            write_text(to_latex(table), out.table(n, "tex"))]

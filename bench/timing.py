@@ -36,6 +36,8 @@ from resshift.imageio import write_text
 from resshift.noise import NoiseField
 from resshift.sampling import sample
 
+from .layout import DEFAULT_LAYOUT, Layout, split_method
+
 # Method names of the tables (bench/tables.yaml) that are ResShift configurations.
 RESSHIFT_METHODS = {"resshift": "v3", "resshift_v1": "v1", "resshift_v2": "v2", "resshift_bicsr": "bicsr",
                     "resshift_inpaint_imagenet": "inpaint_imagenet", "resshift_inpaint_face": "inpaint_face",
@@ -188,7 +190,7 @@ def _common(method: str, dev: torch.device, size: int, sf: int, repeats: int, wa
 
 
 def time_baseline(method: str, *, steps: int | None = None, device: str = "cpu", batch_size: int | None = None,
-                  size: int = 64, repeats: int = 3, warmup: int = 1, models: str | Path = "results/models",
+                  size: int = 64, repeats: int = 3, warmup: int = 1, models: str | Path = DEFAULT_LAYOUT.models,
                   options: dict | None = None, throughput_batch: int | None = None, precision: str = "fp32") -> dict:
     """Time a registered baseline's ``restore`` (released weights, or a random-weight stand-in
     in the release's format when they are absent)."""
@@ -201,12 +203,13 @@ def time_baseline(method: str, *, steps: int | None = None, device: str = "cpu",
     batch = _batch(dev, throughput_batch, batch_size)
     name, trained = B.run_options(method, models, options)        # NAME@RUN: the run's own weights
     cls = B.get(name)
+    run = split_method(method)[1]
     with tempfile.TemporaryDirectory() as tmp:
         try:
             restorer = cls(steps=steps, device=device, **trained)
-            weights = f"trained run {method.partition('@')[2]}" if "@" in method else "released"
+            weights = f"trained run {run}" if run else "released"
         except ResShiftError:
-            if "@" in method:
+            if run:
                 raise
             restorer, weights = cls.with_random_weights(tmp, steps=steps, device=device), "random (weights missing)"
 
@@ -235,7 +238,7 @@ def time_baseline(method: str, *, steps: int | None = None, device: str = "cpu",
 
 def time_method(method: str, *, device: str = "cpu", batch_size: int | None = None, size: int = 64,
                 repeats: int = 3, warmup: int = 1, steps: int | None = None,
-                models: str | Path = "results/models", options: dict | None = None,
+                models: str | Path = DEFAULT_LAYOUT.models, options: dict | None = None,
                 throughput_batch: int | None = None, precision: str = "fp32") -> dict:
     """Time one method's restore at batch 1 and at ``throughput_batch`` (``batch_size`` is its
     older name); returns the record. ResShift configurations run through the sampler; other
@@ -273,7 +276,7 @@ def declared_params(method: str) -> dict:
     """Parameter counts a method declares without running (StableSR's, from its release's
     configuration), as a timing record's ``params_*_M`` fields; ``{}`` for other methods."""
 
-    name = method.partition("@")[0]
+    name = split_method(method)[0]
     if name not in B.registry() or not hasattr(B.get(name), "declared_params"):
         return {}
     cls = B.get(name)
@@ -283,5 +286,5 @@ def declared_params(method: str) -> dict:
 
 
 def write_timing(record: dict, results: str | Path = "results", out: str | Path | None = None) -> Path:
-    path = Path(out) if out else Path(results) / "timing" / f"{record['method']}-{record['steps']}.json"
+    path = Path(out) if out else Layout(results).timing(record["method"], record["steps"])
     return write_text(json.dumps(record, indent=2) + "\n", path)

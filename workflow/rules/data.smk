@@ -1,16 +1,16 @@
 # Test sets: datasets/<name>.yaml -> results/data/<name>/{gt,lq,mask}/*.png + manifest.csv
 rule build_dataset:
     output:
-        folder=directory(f"{RESULTS}/data/{{dataset}}"),
+        folder=directory(LAYOUT.dataset("{dataset}")),
     params:
-        source=lambda w: dataset_source_args(w.dataset),
-        recipe=lambda w: _recipe(w.dataset),  # a changed recipe rebuilds the set
+        source=lambda w: PLAN.dataset_source_args(w.dataset),
+        recipe=lambda w: PLAN.recipe(w.dataset),  # a changed recipe rebuilds the set
     conda:
-        "../../environment.yml"
+        ENV
     log:
-        f"{LOGS}/build_dataset/{{dataset}}.log",
+        LAYOUT.log("build_dataset", "{dataset}"),
     benchmark:
-        f"{BENCH}/build_dataset/{{dataset}}.tsv"
+        LAYOUT.benchmark("build_dataset", "{dataset}")
     threads: 1
     resources:
         cpu_slots=1,

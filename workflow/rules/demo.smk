@@ -2,18 +2,18 @@
 # restore the held-out chelsea image; not part of the tables.
 rule demo:
     output:
-        metrics=f"{RESULTS}/demo/metrics.json",
-        restored=f"{RESULTS}/demo/chelsea_resshift.png",
+        metrics=LAYOUT.demo("metrics.json"),
+        restored=LAYOUT.demo("chelsea_resshift.png"),
     params:
         out=lambda w, output: str(Path(output.metrics).parent),
         iterations=config.get("quick_demo", {}).get("iterations", 300),
         seed=SEED,
     conda:
-        "../../environment.yml"
+        ENV
     log:
-        f"{LOGS}/demo.log",
+        LAYOUT.log("demo"),
     benchmark:
-        f"{BENCH}/demo.tsv"
+        LAYOUT.benchmark("demo")
     threads: THREADS
     resources:
         cpu_slots=lambda w, threads: threads,

@@ -3,23 +3,23 @@
 # metric to a table re-runs this job and the table only.
 rule metrics:
     input:
-        pred=f"{RESULTS}/restored/{{dataset}}/{{method}}-{{steps}}",
-        data=f"{RESULTS}/data/{{dataset}}",
+        pred=LAYOUT.restored("{dataset}", "{method}", "{steps}"),
+        data=LAYOUT.dataset("{dataset}"),
     output:
-        csv=f"{RESULTS}/metrics/{{dataset}}/{{method}}-{{steps}}.csv",
-        notes=f"{RESULTS}/metrics/{{dataset}}/{{method}}-{{steps}}.csv.json",
+        csv=LAYOUT.metrics("{dataset}", "{method}", "{steps}"),
+        notes=LAYOUT.metrics_notes("{dataset}", "{method}", "{steps}"),
     params:
-        metrics=lambda w: ",".join(metrics_for(w.dataset, w.method, w.steps)),
-        ref=lambda w, input: f"--ref {input.data}/gt" if has_reference(w.dataset) else "",
+        metrics=lambda w: ",".join(PLAN.metrics_for(w.dataset, w.method, w.steps)),
+        ref=lambda w, input: f"--ref {input.data}/gt" if PLAN.has_reference(w.dataset) else "",
         fid=lambda w: " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sorted((config.get("fid") or {}).items())),
         device=DEVICE_ARG,
         crop=f"--crop-border {int(config['crop_border'])}" if config.get("crop_border") else "",
     conda:
-        "../../environment.yml"
+        ENV
     log:
-        f"{LOGS}/metrics/{{dataset}}/{{method}}-{{steps}}.log",
+        LAYOUT.log("metrics", "{dataset}", RESULT),
     benchmark:
-        f"{BENCH}/metrics/{{dataset}}/{{method}}-{{steps}}.tsv"
+        LAYOUT.benchmark("metrics", "{dataset}", RESULT)
     threads: THREADS
     resources:
         cpu_slots=lambda w, threads: threads,

@@ -2,27 +2,27 @@
 # -> results/table<N>.{csv,md,tex}; the CSV and Markdown go into `snakemake --report`.
 rule table:
     input:
-        metrics=lambda w: table_metric_files(w.n),
-        timing=lambda w: table_timing_files(w.n),
-        restored=lambda w: table_restored_folders(w.n),
-        data=lambda w: [f"{RESULTS}/data/{ds}" for ds in table_datasets(w.n)],
+        metrics=lambda w: PLAN.table_metric_files(w.n),
+        timing=lambda w: PLAN.table_timing_files(w.n),
+        restored=lambda w: PLAN.table_restored_folders(w.n),
+        data=lambda w: PLAN.table_data(w.n),
     output:
-        csv=report(f"{RESULTS}/table{{n}}.csv", caption="../report/table.rst", category="Tables",
+        csv=report(LAYOUT.table("{n}", "csv"), caption="../report/table.rst", category="Tables",
                    labels={"table": "{n}", "format": "csv"}),
-        md=report(f"{RESULTS}/table{{n}}.md", caption="../report/table.rst", category="Tables",
+        md=report(LAYOUT.table("{n}", "md"), caption="../report/table.rst", category="Tables",
                   labels={"table": "{n}", "format": "markdown"}),
-        tex=f"{RESULTS}/table{{n}}.tex",
+        tex=LAYOUT.table("{n}", "tex"),
     wildcard_constraints:
         n=r"[1-7]",
     params:
-        args=lambda w: table_args(w.n),
+        args=lambda w: PLAN.table_args(w.n),
         results=lambda w, output: str(Path(output.csv).parent),
     conda:
-        "../../environment.yml"
+        ENV
     log:
-        f"{LOGS}/table/table{{n}}.log",
+        LAYOUT.log("table", "table{n}"),
     benchmark:
-        f"{BENCH}/table/table{{n}}.tsv"
+        LAYOUT.benchmark("table", "table{n}")
     threads: 1
     resources:
         cpu_slots=1,

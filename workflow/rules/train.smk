@@ -2,13 +2,13 @@
 # (checkpoints/, log.csv, validation.csv, config.yaml). Several GPUs: torchrun, one process each.
 rule train:
     input:
-        validation=lambda w: train_inputs(w.run),
+        validation=lambda w: PLAN.train_inputs(w.run),
     output:
-        checkpoint=f"{MODELS}/{{run}}/checkpoints/last.pth",
-        config=f"{MODELS}/{{run}}/config.yaml",
+        checkpoint=LAYOUT.checkpoint("{run}"),
+        config=LAYOUT.run_config("{run}"),
     params:
-        config=lambda w: RUNS[w.run]["config"],
-        sets=lambda w: train_sets(w.run),
+        config=lambda w: PLAN.train_config(w.run),
+        sets=lambda w: PLAN.train_sets(w.run),
         out=lambda w, output: str(Path(output.config).parent),
         device=DEVICE_ARG,
         launcher=lambda w, resources: (
@@ -17,11 +17,11 @@ rule train:
             else "resshift"
         ),
     conda:
-        "../../environment.yml"
+        ENV
     log:
-        f"{LOGS}/train/{{run}}.log",
+        LAYOUT.log("train", "{run}"),
     benchmark:
-        f"{BENCH}/train/{{run}}.tsv"
+        LAYOUT.benchmark("train", "{run}")
     threads: THREADS
     resources:
         cpu_slots=lambda w, threads: threads,

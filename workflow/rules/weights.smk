@@ -12,10 +12,10 @@ localrules:
 
 rule fetch_weights:
     output:
-        touch(f"{RESULTS}/weights/{{weights_of}}.fetched"),
+        touch(LAYOUT.weights_fetched("{weights_of}")),
     conda:
-        "../../environment.yml"
+        ENV
     log:
-        f"{LOGS}/fetch_weights/{{weights_of}}.log",
+        LAYOUT.log("fetch_weights", "{weights_of}"),
     shell:
         "resshift-bench baselines fetch {wildcards.weights_of} > {log} 2>&1"
