@@ -247,6 +247,14 @@ class Restorer(abc.ABC):
                                 "format) so the registry's contract test can run the method")
         return cls(device=device)
 
+    @classmethod
+    def files_in(cls, folder) -> list[Path]:
+        """Where tiny() and the random stand-ins write this method's weight files: ``folder/<file>``
+        for each of ``weights``, in order (the folder is created)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        return [folder / w.file for w in cls.weights]
+
     # -- shared ------------------------------------------------------------------------
     def weight_path(self, index: int = 0) -> Path:
         """The cached file of ``weights[index]``, or a clear error naming it, its URL and folder."""

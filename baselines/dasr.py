@@ -125,9 +125,7 @@ class DASR(Restorer):
 
     @classmethod
     def with_random_weights(cls, folder, steps=None, device="cpu"):
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        g, p = folder / cls.weights[0].file, folder / cls.weights[1].file
+        g, p = cls.files_in(folder)[:2]
         torch.save({"params": DASRNet().state_dict()}, g)
         torch.save({"params": DegradationPredictor().state_dict()}, p)
         return cls(steps=steps, device=device, weights=str(g), weights_p=str(p))
@@ -135,9 +133,7 @@ class DASR(Restorer):
     @classmethod
     def tiny(cls, folder, device="cpu"):
         """The release's files (bare state dicts) at 8 features, 1 block, an 8-wide predictor."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        g, p = folder / cls.weights[0].file, folder / cls.weights[1].file
+        g, p = cls.files_in(folder)[:2]
         with seeded(0):
             torch.save(DASRNet(8, 1).state_dict(), g)
             torch.save(DegradationPredictor(8).state_dict(), p)

@@ -119,16 +119,12 @@ class DFDNet(AlignedFaceRestorer):
 
     @classmethod
     def with_random_weights(cls, folder, steps=None, device="cpu"):
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        dict_path = folder / cls.weights[1].file
+        path, dict_path = cls.files_in(folder)[:2]
         torch.save(random_dictionary(), dict_path)
         with basicsr_vgg_unweighted():
             from basicsr.archs.dfdnet_arch import DFDNet as Net
 
             net = Net(64, dict_path=str(dict_path))
-
-        path = folder / cls.weights[0].file
         torch.save({"params": settle_spectral_norms(net).state_dict()}, path)     # basicsr's wrapping
         return cls(steps=steps, device=device, weights=str(path), dictionary=str(dict_path))
 

@@ -147,9 +147,7 @@ class DifFace(AlignedFaceRestorer):
 
     @classmethod
     def with_random_weights(cls, folder, steps=None, device="cpu"):
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        unet, est = folder / cls.weights[0].file, folder / cls.weights[1].file
+        unet, est = cls.files_in(folder)[:2]
         torch.save({"state_dict": ADMUNet(**FFHQ512_UNET).state_dict()}, unet)
         cls.save_estimator(cls.random_estimator(), est)
         return cls(steps=steps, device=device, weights=str(unet), estimator=str(est))
@@ -157,9 +155,7 @@ class DifFace(AlignedFaceRestorer):
     @classmethod
     def tiny(cls, folder, device="cpu"):
         """The release's two files, narrow (``unet_config``: TINY_FFHQ), one step."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        unet, est = folder / cls.weights[0].file, folder / cls.weights[1].file
+        unet, est = cls.files_in(folder)[:2]
         with seeded(0):
             torch.save({"state_dict": ADMUNet(**dict(FFHQ512_UNET, **TINY_FFHQ)).state_dict()}, unet)
             cls.save_estimator(cls.random_estimator(**TINY_ESTIMATOR), est)

@@ -467,9 +467,7 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
         """The full-size network (and classifier, where guided) with random weights, as released."""
         if not cls.classifier_scale > 0:
             return super().with_random_weights(folder, steps=steps, device=device)
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        unet, classifier = folder / cls.weights[0].file, folder / cls.weights[1].file
+        unet, classifier = cls.files_in(folder)[:2]
         torch.save(cls.build_network({}).state_dict(), unet)
         torch.save(ADMClassifier(**CLASSIFIER_256).state_dict(), classifier)
         return cls(steps=steps, device=device, weights=str(unet), classifier=str(classifier))
@@ -478,9 +476,7 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
     def tiny(cls, folder, device: str = "cpu") -> GuidedDiffusionInpainter:
         """The released layouts (bare state dicts) at :data:`TINY_ADM` / :data:`TINY_CLASSIFIER`
         sizes, 4 steps; the UNet's weights drawn with std 0.02 so that its eps is not zero."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        unet = folder / cls.weights[0].file
+        unet, *others = cls.files_in(folder)
         options = dict(cls.tiny_options, weights=str(unet), unet_config=TINY_ADM)
         with seeded(0):
             net = cls.build_network({"unet_config": TINY_ADM})
@@ -489,7 +485,7 @@ class GuidedDiffusionInpainter(SingleNetworkRestorer):
                     nn.init.normal_(p, std=0.02)
             torch.save(net.state_dict(), unet)
         if cls.classifier_scale > 0:
-            classifier = folder / cls.weights[1].file
+            classifier = others[0]
             with seeded(1):
                 torch.save(ADMClassifier(**TINY_CLASSIFIER).state_dict(), classifier)
             options.update(classifier=str(classifier), classifier_config=TINY_CLASSIFIER)

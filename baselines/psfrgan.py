@@ -216,9 +216,7 @@ class PSFRGAN(AlignedFaceRestorer):
 
     @classmethod
     def with_random_weights(cls, folder, steps=None, device="cpu"):
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        gen, parse = folder / cls.weights[0].file, folder / cls.weights[1].file
+        gen, parse = cls.files_in(folder)[:2]
         torch.save(settle_spectral_norms(PSFRGenerator()).state_dict(), gen)     # bare state dicts, as released
         torch.save(ParseNet().state_dict(), parse)
         return cls(steps=steps, device=device, weights=str(gen), parse_net=str(parse))
