@@ -5,9 +5,22 @@ import argparse
 import sys
 from pathlib import Path
 
+import baselines as B
+from resshift import weights as R
+from resshift.download import pin_label
 from resshift.errors import ResShiftError, run_cli
+from resshift.imageio import list_images, write_text
+from resshift.weights import cache_dir, download
 
+from . import __version__
+from . import figures as FG
+from . import weights as W
+from .data import load_recipe, main_build, recipe_names
 from .layout import Layout
+from .metrics import FID_EXTRACTOR, catalogue, evaluate, features, get, inception, reference_statistics, statistics
+from .run import parse_shard, run_method
+from .tables import write
+from .timing import time_method, write_timing
 
 
 def _key_values(items: list[str] | None, flag: str, usage: str = "KEY=VALUE", last: bool = False) -> dict[str, str]:
@@ -23,9 +36,7 @@ def _key_values(items: list[str] | None, flag: str, usage: str = "KEY=VALUE", la
 
 
 def _weights(args) -> int:
-    from resshift import weights as R
 
-    from . import weights as W
 
     if args.action == "fetch":
         names = list(W.METRIC_WEIGHTS) if args.names in ([], ["all"]) else []
@@ -33,7 +44,6 @@ def _weights(args) -> int:
             if name in W.METRIC_WEIGHTS:
                 names.append(name) if name not in names else None
             else:
-                from .metrics import get
 
                 names += [w.name for w in W.for_metric(get(name).name)]
         failed = 0
@@ -44,7 +54,6 @@ def _weights(args) -> int:
                 print(f"resshift-bench: error: {exc}", file=sys.stderr)
                 failed += 1
         return 2 if failed else 0
-    from resshift.download import pin_label
 
     print(f"ResShift released checkpoints (cache: {R.cache_dir()}; hash: pinned sha256, prefix in the name, or none)")
     for row in R.status():
@@ -61,9 +70,7 @@ def _metrics(args) -> int:
     import io
     import json
 
-    from resshift.imageio import write_text
 
-    from .metrics import catalogue, evaluate
 
     if args.list:
         print(catalogue())
@@ -75,7 +82,6 @@ def _metrics(args) -> int:
         args.out = str(Layout(args.results).metrics_of(Path(args.pred).resolve()))
     reference = None
     if args.fid_ref:
-        from .metrics import reference_statistics
 
         reference = reference_statistics(args.fid_ref, args.device)
     if args.fid_stats:
@@ -107,13 +113,11 @@ def _metrics(args) -> int:
 
 
 def _data_build(args) -> int:
-    from .data import main_build
 
     return main_build(args)
 
 
 def _data_list(args) -> int:
-    from .data import load_recipe, recipe_names
 
     for name in recipe_names():
         r = load_recipe(name)
@@ -123,7 +127,6 @@ def _data_list(args) -> int:
 
 
 def _table(args) -> int:
-    from .tables import write
 
     mapping = _key_values(args.dataset_map, "--dataset-map") or None
     rows = None
@@ -137,13 +140,12 @@ def _table(args) -> int:
     metrics = [m for m in args.metrics.split(",") if m] if args.metrics else None
     not_run = {}
     if args.not_run:
-        import baselines
 
         for item in args.not_run:
             method, sep, steps = item.rpartition(":")
             if not sep or not steps.lstrip("-").isdigit():
                 raise ResShiftError(f"--not-run {item!r}: use METHOD:STEPS")
-            not_run[(method, int(steps))] = (baselines.why_not_runnable(method, offline=True)
+            not_run[(method, int(steps))] = (B.why_not_runnable(method, offline=True)
                                              or "left out by the workflow's configuration")
     for path in write(args.number, args.results, args.out, mapping, rows, metrics, args.config_sha256, not_run):
         print(path)
@@ -151,7 +153,6 @@ def _table(args) -> int:
 
 
 def _time(args) -> int:
-    from .timing import time_method, write_timing
 
     options = _key_values(args.option, "--option")
     record = time_method(args.method, device=args.device, size=args.size,
@@ -167,7 +168,6 @@ def _time(args) -> int:
 
 
 def _figure(args) -> int:
-    from . import figures as FG
 
     if args.kind == "schedule":
         fig = FG.schedule_figure()
@@ -209,9 +209,7 @@ def _figure(args) -> int:
 def _fid_stats(args) -> int:
     import numpy as np
 
-    from resshift.imageio import list_images
 
-    from .metrics import FID_EXTRACTOR, features, inception, statistics
 
     stats = statistics(features(list_images(args.folder), inception(args.device), device=args.device, progress=True))
     out = Path(args.out)
@@ -222,8 +220,6 @@ def _fid_stats(args) -> int:
 
 
 def _baselines(args) -> int:
-    import baselines as B
-    from resshift.weights import cache_dir, download
 
     if args.action == "fetch":
         failed = 0
@@ -244,7 +240,6 @@ def _baselines(args) -> int:
                     print(f"resshift-bench: error: {name}: {exc}", file=sys.stderr)
                     failed += 1
         return 2 if failed else 0
-    from resshift.download import pin_label
 
     print(f"Methods (weights cache: {cache_dir()}; [hash check]: pinned sha256, prefix in the name, or none)")
     for name, cls in B.registry().items():
@@ -264,7 +259,6 @@ def _baselines(args) -> int:
 
 
 def _run(args) -> int:
-    from bench.run import run_method
 
     options = _key_values(args.option, "--option")
     layout = Layout(args.results)
@@ -272,7 +266,6 @@ def _run(args) -> int:
     steps = None if args.steps in (None, -1) else args.steps
     out = Path(args.out) if args.out else layout.restored(args.dataset, args.method, steps or -1)
     models = args.models or layout.models
-    from bench.run import parse_shard
 
     print(run_method(args.method, data, out, steps=steps, device=args.device, seed=args.seed, options=options,
                      limit=args.limit, models=models, batch_size=args.batch_size, shard=parse_shard(args.shard),
@@ -290,7 +283,6 @@ def _cuda() -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
 
     p = argparse.ArgumentParser(prog="resshift-bench", description=__doc__)
     p.add_argument("--version", action="version", version=f"resshift-bench {__version__}")

@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import difflib
 
+from resshift.config import load_config
+from resshift.errors import ResShiftError
+
+from .metrics import METRICS
+
 
 def _nearest(name: str, known) -> str:
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.5)
@@ -24,8 +29,6 @@ def config_keys(cfg: dict, prefix: str = "") -> list[str]:
 
 
 def metric_errors(config: dict) -> list[str]:
-    from .metrics import METRICS
-
     errors = []
     for entry in config.get("tables") or []:
         for name in entry.get("metrics") or []:
@@ -37,9 +40,6 @@ def metric_errors(config: dict) -> list[str]:
 
 def override_errors(config: dict) -> list[str]:
     """Unknown ``set:`` keys of the config's training runs and of tables' Table-I grids."""
-    from resshift.config import load_config
-    from resshift.errors import ResShiftError
-
     sources = [(f"training.{name}", r.get("config"), r.get("set")) for name, r in (config.get("training") or {}).items()]
     sources += [(f"tables (table {e.get('table')})", e.get("grid"), e.get("set"))
                 for e in config.get("tables") or [] if e.get("grid")]

@@ -22,9 +22,13 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from resshift.data.degradations import DEGRADATIONS
+from resshift.data.masks import draw_mask, render_mask
 from resshift.errors import ResShiftError
 from resshift.files import write_bytes_atomic
+from resshift.imageio import read_array
 from resshift.noise import seed_for
+from resshift.packaged import packaged_array
 from resshift.progress import progress_bar
 
 from .layout import DEFAULT_LAYOUT, Layout
@@ -177,10 +181,8 @@ def select(recipe: dict, candidates: list[str], root: str | os.PathLike | None =
 def read_source(source_id: str) -> np.ndarray:
     """(H, W, 3) uint8 RGB."""
     if ":" in source_id and not os.path.exists(source_id):
-        from resshift.packaged import packaged_array
 
         return packaged_array(source_id.split(":", 1)[1])
-    from resshift.imageio import read_array
 
     arr, _, bits, _ = read_array(source_id)
     if bits == 16:
@@ -318,8 +320,6 @@ def plan(recipe: dict, chosen: list[str]) -> list[dict]:
 
 def synthesize(recipe: dict, row: dict) -> dict[str, np.ndarray | dict]:
     """GT, LQ (and mask) arrays and the drawn parameters of one planned sample."""
-    from resshift.data.degradations import DEGRADATIONS
-    from resshift.data.masks import draw_mask, render_mask
 
     gt, gt_float = load_gt(row["source"], recipe.get("gt"), row.get("tile"))
     rng = np.random.default_rng(row["seed"])
@@ -342,8 +342,6 @@ def synthesize(recipe: dict, row: dict) -> dict[str, np.ndarray | dict]:
 
 def reapply(recipe: dict, row: dict) -> np.ndarray:
     """LQ rebuilt from a manifest row's recorded parameters (no random draws)."""
-    from resshift.data.degradations import DEGRADATIONS
-    from resshift.data.masks import render_mask
 
     gt, gt_float = load_gt(row["source"], recipe.get("gt"), row.get("tile"))
     params = json.loads(row["params"])
@@ -517,7 +515,6 @@ def import_prebuilt(recipe: dict | str, folder: str | os.PathLike, out: str | os
     for part in spec["parts"][1:]:
         if set(stems[part]) != set(names):
             raise ResShiftError(f"{folder / part}: file names do not match {folder / spec['parts'][0]}; {hint}")
-    from resshift.imageio import read_array
 
     rows = []
     for name in names:

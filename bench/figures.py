@@ -18,8 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from resshift.demo import psnr_y
 from resshift.errors import ResShiftError
 from resshift.files import atomic_path
+from resshift.imageio import list_images, read_image
+from resshift.schedule import ResShiftSchedule
 
 
 def _pyplot():
@@ -57,7 +60,6 @@ def schedule_figure(ps=(0.3, 0.5, 1.0, 2.0, 3.0), steps: int = 15, kappa: float 
     """Fig. 3(g): relative noise strength against t/T for ResShift (kappa 2, p 0.3, T 15),
     ResShift (kappa 40, p 0.8, T 1000) and LDM; Fig. 3(h): sqrt(eta_t) against t for each p.
     Schedules in the paper's printed form (Eq. 13-14)."""
-    from resshift.schedule import ResShiftSchedule
 
     plt = _pyplot()
     fig, (ax_g, ax_h) = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -85,7 +87,6 @@ def schedule_figure(ps=(0.3, 0.5, 1.0, 2.0, 3.0), steps: int = 15, kappa: float 
 
 # ----------------------------------------------------------------- Fig. 3(c)(d)
 def _image_pair(data_dir: Path, image: str):
-    from resshift.imageio import read_image
 
     gt, lq = Path(data_dir) / "gt" / f"{image}.png", Path(data_dir) / "lq" / f"{image}.png"
     for path in (gt, lq):
@@ -102,7 +103,6 @@ def forward_process_figure(data_dir: str | Path, image: str, kappas=(1.0, 2.0), 
     import torch
     import torch.nn.functional as F
 
-    from resshift.schedule import ResShiftSchedule
 
     gt, lq = _image_pair(Path(data_dir), image)
     x0 = gt[None] * 2 - 1
@@ -143,7 +143,6 @@ def _panels(data_dir: Path, restored: dict, image: str, lq_label: str):
     """[(label, image)]: the LQ (nearest-upsampled to the GT size), each restoration, the GT."""
     import torch.nn.functional as F
 
-    from resshift.imageio import read_image
 
     gt, lq = _image_pair(Path(data_dir), image)
     panels = [(lq_label, F.interpolate(lq[None], size=gt.shape[-2:], mode="nearest")[0])]
@@ -276,8 +275,6 @@ def bicubic_psnr(data_dir: str | Path) -> float:
     """Mean PSNR-Y of bicubic x4 upsampling on a built SR set (gt/, lq/)."""
     import torch.nn.functional as F
 
-    from resshift.demo import psnr_y
-    from resshift.imageio import list_images, read_image
 
     data_dir = Path(data_dir)
     lqs = list_images(data_dir / "lq") if (data_dir / "lq").is_dir() else []

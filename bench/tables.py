@@ -22,10 +22,14 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+import baselines
 from resshift.errors import ResShiftError
+from resshift.imageio import write_text
 
 from .data import RECIPES
 from .layout import Layout, parse_result_name, split_method
+from .metrics import FID_MIN_IMAGES, get
+from .timing import declared_params
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -149,7 +153,6 @@ def cell(results: Path, dataset: str, subset: str | None, metric: str, method: s
         with open(manifest, newline="") as f:
             kinds = {r["sample"]: r.get("mask_kind") or r.get("p_kind") for r in csv.DictReader(f)}
         rows = [r for r in rows if kinds.get(r["image"]) == subset]
-    from .metrics import get
 
     summary = get(metric).summary([float(r[metric]) for r in rows if r.get(metric) not in (None, "")])
     vals = summary["values"]               # IDS: pairs under 1 degree left out, as VQFR's script does
@@ -163,7 +166,6 @@ def cell(results: Path, dataset: str, subset: str | None, metric: str, method: s
 def definitions(results: Path, t: dict, dataset_map: dict, rows: list[dict]) -> dict[str, str]:
     """metric -> its definition as the metrics files record it (with crop_border); the registry's
     (crop_border=0) where no file is there yet. Differing definitions across files are all listed."""
-    from .metrics import get
 
     found: dict[str, list[str]] = {}
     for ds, _, metric in columns(t):
@@ -179,7 +181,6 @@ def definitions(results: Path, t: dict, dataset_map: dict, rows: list[dict]) -> 
 
 def warnings(table: dict) -> list[str]:
     """Footnote lines: set metrics on fewer than 2048 images, IDS pairs left out of the mean."""
-    from .metrics import FID_MIN_IMAGES
 
     out, metric_of = [], table.get("column_metrics", {})
     for r in table["rows"]:
@@ -207,7 +208,6 @@ def release_validated(method: str) -> bool:
     """False for a registered method written here without a parity test against its release's
     output (``Restorer.validated``): a difference to the paper could be our bug, so no verdict.
     Methods outside the registry (no paper row) are not judged here."""
-    import baselines
 
     try:
         return baselines.get(method).validated()
@@ -266,7 +266,6 @@ def row_label(method: str, results: Path | None = None) -> str:
     name, run = split_method(method)
     label = method
     try:
-        import baselines
 
         label = (baselines.UNAVAILABLE[name].label if name in baselines.UNAVAILABLE and name not in baselines.registry()
                  else baselines.get(name).label) or method
@@ -380,7 +379,6 @@ def compute_table(n: int, results: str | Path = "results", dataset_map: dict | N
             row["cells"][name] = c
         tm = timing(results, method, steps)
         if t.get("extra"):                                  # counts a method declares without a run
-            from .timing import declared_params
 
             tm = {**declared_params(method), **tm}
         timings.append(tm)
@@ -420,7 +418,6 @@ def extra_labels(extras: list[str], timings: list[dict]) -> dict[str, str]:
 
 
 def _lower_better(metric: str) -> bool:
-    from .metrics import get
 
     return get(metric).lower_better
 
@@ -577,7 +574,6 @@ def write(n: int, results: str | Path = "results", out_dir: str | Path | None = 
           dataset_map: dict | None = None, rows: list[tuple[str, int]] | None = None,
           metrics: list[str] | None = None, config_sha256: str | None = None,
           not_run: dict[tuple[str, int], str] | None = None) -> list[Path]:
-    from resshift.imageio import write_text
 
     table = compute_table(n, results, dataset_map, rows, metrics, config_sha256, not_run)
     out = Layout(out_dir or results)
