@@ -5,12 +5,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import __version__
+from . import weights as W
+from .config import RELEASED_TASKS, apply_overrides, load_config
+from .demo import run_demo
 from .errors import ResShiftError, run_cli
 from .progress import write
+from .restore import restore
+from .train import train
 
 
 def _restore(args) -> int:
-    from .restore import restore
 
     def report_error(msg: str) -> None:
         write(f"resshift: error: {msg}", file=sys.stderr)      # keeps the progress bar intact
@@ -27,7 +32,6 @@ def _restore(args) -> int:
 
 
 def _weights(args) -> int:
-    from . import weights as W
 
     if args.action == "list":
         for row in W.status():
@@ -48,8 +52,6 @@ def _weights(args) -> int:
 
 
 def _train(args) -> int:
-    from .config import apply_overrides, load_config
-    from .train import train
 
     cfg = apply_overrides(load_config(args.config), args.set)
     path = train(cfg, args.out, max_iters=args.max_iters, resume=args.resume, device=args.device)
@@ -58,7 +60,6 @@ def _train(args) -> int:
 
 
 def _demo(args) -> int:
-    from .demo import run_demo
 
     result = run_demo(args.output, iterations=args.iterations, batch_size=args.batch_size, seed=args.seed)
     for row in result["images"]:
@@ -69,9 +70,7 @@ def _demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import RELEASED_TASKS
 
-    from . import __version__
 
     p = argparse.ArgumentParser(prog="resshift", description=__doc__)
     p.add_argument("--version", action="version", version=f"resshift {__version__}")
