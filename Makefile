@@ -32,10 +32,12 @@ demo: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores 2
 	@cat results/table2.md
 
-# a worker per core (at most 4), one torch thread each (tests/conftest.py); the two tests that share
-# the CI workflow's local run stay on one worker (xdist_group)
+# pytest-xdist workers: one per core plus one (the SLURM test's worker mostly waits on its jobs), at
+# most 5; one torch thread each (tests/conftest.py); the two tests that share the CI workflow's
+# local run stay on one worker (xdist_group)
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(min(5, (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()) + 1))")
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadgroup tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests
 
 clean-venv:
 	rm -rf $(VENV)

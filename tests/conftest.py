@@ -1,8 +1,10 @@
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -42,3 +44,19 @@ def pytest_collection_modifyitems(config, items):
     def rank(item):
         return 0 if item.get_closest_marker("slurm") else 1 if item.get_closest_marker("slow") else 2
     items.sort(key=rank)
+
+
+@pytest.fixture(scope="session")
+def ci_local_run(tmp_path_factory):
+    """The CI mini-workflow (tests/fixtures/workflow/ci.yaml) run once locally, shared by the
+    end-to-end test of tests/test_workflow.py and the SLURM test, which compares its sbatch run
+    with this one. Both are marked `xdist_group("ci_workflow")` so that one pytest-xdist worker
+    runs both; defined here, once: a fixture imported into two test modules is two fixtures."""
+    from test_workflow import FIXTURES as WORKFLOW_FIXTURES, snakemake, write_config
+
+    root = tmp_path_factory.mktemp("ci_local")
+    cfg = yaml.safe_load((WORKFLOW_FIXTURES / "ci.yaml").read_text())
+    cfg["results_dir"] = str(root / "results")
+    config = write_config(root / "ci.yaml", cfg)
+    out = snakemake("--cores", "8", "--configfile", str(config), workdir=root)
+    return SimpleNamespace(root=root, cfg=cfg, config=config, out=out, results=root / "results")

@@ -1,8 +1,8 @@
 """The CI mini-workflow on a real SLURM cluster: every job submitted with sbatch and followed with
 sacct by snakemake-executor-plugin-slurm, through profiles/slurm, and its results equal to a
-local run's (`ci_local_run` of tests/test_workflow.py, shared with its end-to-end test). Where
-there is no SLURM and this is root with apt-get, the test sets up a single-node cluster itself
-with workflow/ci/slurm-up.sh (about a minute; .ci/run does the same).
+local run's (`ci_local_run` of tests/conftest.py, shared with tests/test_workflow.py's end-to-end
+test). Where there is no SLURM and this is root with apt-get, the test sets up a single-node
+cluster itself with workflow/ci/slurm-up.sh (about a minute; .ci/run does the same).
 The restore job of bicubic runs as two shards and a gathering job (tests/fixtures/workflow/ci.yaml).
 """
 import copy
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from test_workflow import ROOT, ci_local_run, job_counts, snakemake, write_config  # noqa: F401 (a fixture)
+from test_workflow import ROOT, job_counts, snakemake, write_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 SLURM_UP = ROOT / "workflow" / "ci" / "slurm-up.sh"

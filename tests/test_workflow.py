@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -33,19 +32,6 @@ def job_counts(output: str) -> dict[str, int]:
 def write_config(path: Path, cfg: dict) -> Path:
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
-
-
-@pytest.fixture(scope="session")
-def ci_local_run(tmp_path_factory):
-    """The CI mini-workflow (tests/fixtures/workflow/ci.yaml) run once locally, shared by the
-    end-to-end test here and the SLURM test, which compares its sbatch run with this one
-    (mark both `xdist_group("ci_workflow")` so that they share it under pytest-xdist)."""
-    root = tmp_path_factory.mktemp("ci_local")
-    cfg = yaml.safe_load((FIXTURES / "ci.yaml").read_text())
-    cfg["results_dir"] = str(root / "results")
-    config = write_config(root / "ci.yaml", cfg)
-    out = snakemake("--cores", "8", "--configfile", str(config), workdir=root)
-    return SimpleNamespace(root=root, cfg=cfg, config=config, out=out, results=root / "results")
 
 
 @pytest.mark.slow
