@@ -38,14 +38,6 @@ def _isolated_cache(tmp_path, monkeypatch):
     torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
-def pytest_collection_modifyitems(config, items):
-    """The longest tests first (the SLURM run, then the other `slow` ones), so that under
-    pytest-xdist they start at once and the short ones fill the other workers around them."""
-    def rank(item):
-        return 0 if item.get_closest_marker("slurm") else 1 if item.get_closest_marker("slow") else 2
-    items.sort(key=rank)
-
-
 @pytest.fixture(scope="session")
 def ci_local_run(tmp_path_factory):
     """The CI mini-workflow (tests/fixtures/workflow/ci.yaml) run once locally, shared by the
