@@ -33,11 +33,11 @@ demo: $(STAMP)
 	@cat results/table2.md
 
 # pytest-xdist workers: one per core plus one (the SLURM test's worker mostly waits on its jobs), at
-# most 5; one torch thread each (tests/conftest.py); the two tests that share the CI workflow's
-# local run stay on one worker (xdist_group)
+# most 5, one torch thread each (tests/conftest.py). worksteal: each worker starts on its share of the
+# slowest tests (tests/conftest.py orders them) and an idle one takes the tail of another's queue.
 TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(min(5, (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()) + 1))")
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal tests
 
 clean-venv:
 	rm -rf $(VENV)

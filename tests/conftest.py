@@ -1,10 +1,11 @@
+import json
 import os
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
-import yaml
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -38,17 +39,50 @@ def _isolated_cache(tmp_path, monkeypatch):
     torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
-@pytest.fixture(scope="session")
-def ci_local_run(tmp_path_factory):
-    """The CI mini-workflow (tests/fixtures/workflow/ci.yaml) run once locally, shared by the
-    end-to-end test of tests/test_workflow.py and the SLURM test, which compares its sbatch run
-    with this one. Both are marked `xdist_group("ci_workflow")` so that one pytest-xdist worker
-    runs both; defined here, once: a fixture imported into two test modules is two fixtures."""
-    from test_workflow import FIXTURES as WORKFLOW_FIXTURES, snakemake, write_config
+def _run_ci_workflow(root: Path) -> SimpleNamespace:
+    from test_workflow import ci_config, snakemake, write_config
 
-    root = tmp_path_factory.mktemp("ci_local")
-    cfg = yaml.safe_load((WORKFLOW_FIXTURES / "ci.yaml").read_text())
-    cfg["results_dir"] = str(root / "results")
+    cfg = ci_config(root / "results")
     config = write_config(root / "ci.yaml", cfg)
     out = snakemake("--cores", "8", "--configfile", str(config), workdir=root)
-    return SimpleNamespace(root=root, cfg=cfg, config=config, out=out, results=root / "results")
+    return SimpleNamespace(root=root, cfg=cfg, config=config, results=root / "results",
+                           out=SimpleNamespace(returncode=out.returncode, stdout=out.stdout, stderr=out.stderr))
+
+
+@pytest.fixture(scope="session")
+def ci_local_run(tmp_path_factory, worker_id):
+    """The CI mini-workflow (tests/fixtures/workflow/ci.yaml) run once locally, shared by the
+    end-to-end test of tests/test_workflow.py and the SLURM test, which compares its sbatch run
+    with this one. Under pytest-xdist the two tests may run on two workers: the first to ask runs
+    the workflow in the session's shared temporary folder under a file lock, the other waits for it
+    and reads the result (xdist_group cannot keep them together: pytest-xdist 3.8's loadgroup has
+    no effect with pytest 9.2's structured node ids, pytest-dev/pytest-xdist#1386)."""
+    if worker_id == "master":                                   # not distributed
+        return _run_ci_workflow(tmp_path_factory.mktemp("ci_local"))
+    shared = tmp_path_factory.getbasetemp().parent              # the session's folder, above popen-gw*
+    root, record = shared / "ci_local", shared / "ci_local" / "run.json"
+    with FileLock(str(shared / "ci_local.lock")):
+        if not record.is_file():
+            root.mkdir()
+            run = _run_ci_workflow(root)
+            tmp = record.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"cfg": run.cfg, "out": vars(run.out)}))
+            tmp.rename(record)
+    saved = json.loads(record.read_text())
+    return SimpleNamespace(root=root, cfg=saved["cfg"], config=root / "ci.yaml", results=root / "results",
+                           out=SimpleNamespace(**saved["out"]))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (make test: --dist worksteal) the slowest tests first, dealt round-robin so
+    that each worker's initial share starts with its part of them: the SLURM test, then the tests
+    of the CI workflow's local run, then the other `slow` tests. Worksteal splits the collection into
+    contiguous equal shares and lets an idle worker take the tail of another's queue."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers < 2:
+        return
+    def rank(item):
+        return (item.get_closest_marker("slurm") is None, "ci_local_run" not in item.fixturenames,
+                item.get_closest_marker("slow") is None)
+    ordered = sorted(items, key=rank)                          # stable: collection order within a rank
+    items[:] = [item for share in range(workers) for item in ordered[share::workers]]

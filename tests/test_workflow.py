@@ -34,6 +34,13 @@ def write_config(path: Path, cfg: dict) -> Path:
     return path
 
 
+def ci_config(results_dir: Path) -> dict:
+    """The CI mini-workflow's configuration (tests/fixtures/workflow/ci.yaml) writing to results_dir."""
+    cfg = yaml.safe_load((FIXTURES / "ci.yaml").read_text())
+    cfg["results_dir"] = str(results_dir)
+    return cfg
+
+
 @pytest.mark.slow
 def test_lint(tmp_path):
     out = snakemake("--lint", workdir=tmp_path)
@@ -128,7 +135,6 @@ def table2_title(results):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("ci_workflow")
 def test_ci_workflow_end_to_end(ci_local_run):
     tmp_path, cfg, config, out = ci_local_run.root, copy.deepcopy(ci_local_run.cfg), ci_local_run.config, ci_local_run.out
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
