@@ -50,14 +50,14 @@ def _run_ci_workflow(root: Path) -> SimpleNamespace:
 
 
 @pytest.fixture(scope="session")
-def ci_local_run(tmp_path_factory, worker_id):
+def ci_local_run(tmp_path_factory):
     """The CI mini-workflow (tests/fixtures/workflow/ci.yaml) run once locally, shared by the
     end-to-end test of tests/test_workflow.py and the SLURM test, which compares its sbatch run
     with this one. Under pytest-xdist the two tests may run on two workers: the first to ask runs
     the workflow in the session's shared temporary folder under a file lock, the other waits for it
     and reads the result (xdist_group cannot keep them together: pytest-xdist 3.8's loadgroup has
     no effect with pytest 9.2's structured node ids, pytest-dev/pytest-xdist#1386)."""
-    if worker_id == "master":                                   # not distributed
+    if not os.environ.get("PYTEST_XDIST_WORKER"):               # not distributed (or -p no:xdist)
         return _run_ci_workflow(tmp_path_factory.mktemp("ci_local"))
     shared = tmp_path_factory.getbasetemp().parent              # the session's folder, above popen-gw*
     root, record = shared / "ci_local", shared / "ci_local" / "run.json"
