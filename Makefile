@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
+INSTALL := $(PIP) install -q --no-compile
 PINS := $(shell cat requirements.txt constraints.txt pyproject.toml Makefile | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(PINS)
 export HF_HUB_OFFLINE ?= 1
@@ -14,22 +15,22 @@ export HF_HUB_OFFLINE ?= 1
 
 venv: $(STAMP)
 
-# --no-compile, then compileall on every core: pip byte-compiles the 21857 installed .py files one at a
-# time (75 of the set-up's 140 s on 2 cores; compileall -j0 32 s). The .pyc files must be written here:
+# INSTALL skips byte-compiling, then compileall on every core: pip compiles the 21857 installed .py
+# files one at a time (75 of the set-up's 140 s on 2 cores; compileall -j0 32 s). The .pyc files must be written here:
 # with PYTHONDONTWRITEBYTECODE set (as on this project's machines) Python never writes them later, and
 # every test process then compiled torch again (make test 491 -> 793 s). compileall's exit status is
 # ignored: some packages ship files that do not compile (pip skips them too).
 $(STAMP):
 	@echo "== setting up $(VENV) (pins $(PINS))"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --no-compile pip==26.3 'setuptools==80.10.2' wheel==0.48.0
-	$(PIP) install -q --no-compile torch==2.14.1 torchvision==0.29.1
-	$(PIP) install -q --no-compile --no-build-isolation -c constraints.txt basicsr==1.4.2
-	$(PIP) install -q --no-compile -c constraints.txt -r requirements.txt
+	$(INSTALL) pip==26.3 'setuptools==80.10.2' wheel==0.48.0
+	$(INSTALL) torch==2.14.1 torchvision==0.29.1
+	$(INSTALL) --no-build-isolation -c constraints.txt basicsr==1.4.2
+	$(INSTALL) -c constraints.txt -r requirements.txt
 	@# basicsr pulls opencv-python, pyiqa opencv-python-headless: both unpack into one cv2/.
 	$(PIP) uninstall -q -y opencv-python opencv-python-headless
-	$(PIP) install -q --no-compile --no-deps -c constraints.txt opencv-python-headless==5.0.0.93
-	$(PIP) install -q --no-compile --no-deps --no-build-isolation -e .
+	$(INSTALL) --no-deps -c constraints.txt opencv-python-headless==5.0.0.93
+	$(INSTALL) --no-deps --no-build-isolation -e .
 	$(PY) -m compileall -q -j0 "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" >/dev/null 2>&1 || true
 	rm -f $(VENV)/.installed-*
 	touch $@

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import yaml
 from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,38 +40,31 @@ def _isolated_cache(tmp_path, monkeypatch):
     torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
-def _run_ci_workflow(root: Path) -> SimpleNamespace:
-    from test_workflow import ci_config, snakemake, write_config
-
-    cfg = ci_config(root / "results")
-    config = write_config(root / "ci.yaml", cfg)
-    out = snakemake("--cores", "8", "--configfile", str(config), workdir=root)
-    return SimpleNamespace(root=root, cfg=cfg, config=config, results=root / "results",
-                           out=SimpleNamespace(returncode=out.returncode, stdout=out.stdout, stderr=out.stderr))
-
-
 @pytest.fixture(scope="session")
 def ci_local_run(tmp_path_factory):
     """The CI mini-workflow (tests/fixtures/workflow/ci.yaml) run once locally, shared by the
     end-to-end test of tests/test_workflow.py and the SLURM test, which compares its sbatch run
     with this one. Under pytest-xdist the two tests may run on two workers: the first to ask runs
-    the workflow in the session's shared temporary folder under a file lock, the other waits for it
-    and reads the result (xdist_group cannot keep them together: pytest-xdist 3.8's loadgroup has
-    no effect with pytest 9.2's structured node ids, pytest-dev/pytest-xdist#1386)."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):               # not distributed (or -p no:xdist)
-        return _run_ci_workflow(tmp_path_factory.mktemp("ci_local"))
-    shared = tmp_path_factory.getbasetemp().parent              # the session's folder, above popen-gw*
+    the workflow in the session's shared temporary folder under a file lock and records the result,
+    the other waits for it and reads the record (xdist_group cannot keep them together:
+    pytest-xdist 3.8's loadgroup has no effect with pytest 9.2's structured node ids,
+    pytest-dev/pytest-xdist#1386)."""
+    from test_workflow import ci_config, snakemake, write_config
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent                                  # the session's folder, above popen-gw*
     root, record = shared / "ci_local", shared / "ci_local" / "run.json"
     with FileLock(str(shared / "ci_local.lock")):
         if not record.is_file():
             root.mkdir()
-            run = _run_ci_workflow(root)
+            out = snakemake("--cores", "8", "--configfile", str(write_config(root / "ci.yaml", ci_config(root / "results"))),
+                            workdir=root)
             tmp = record.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"cfg": run.cfg, "out": vars(run.out)}))
+            tmp.write_text(json.dumps({"returncode": out.returncode, "stdout": out.stdout, "stderr": out.stderr}))
             tmp.rename(record)
-    saved = json.loads(record.read_text())
-    return SimpleNamespace(root=root, cfg=saved["cfg"], config=root / "ci.yaml", results=root / "results",
-                           out=SimpleNamespace(**saved["out"]))
+    return SimpleNamespace(root=root, cfg=yaml.safe_load((root / "ci.yaml").read_text()), config=root / "ci.yaml",
+                           results=root / "results", out=SimpleNamespace(**json.loads(record.read_text())))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -14,6 +14,8 @@ import torch
 import yaml
 from PIL import Image
 
+from test_workflow import ci_config
+
 import resshift
 from resshift.cli import main
 from resshift.errors import ResShiftError
@@ -127,8 +129,7 @@ def test_resshift_method_passes_tile_mode():
 def test_workflow_restore_rule_passes_tile_mode(tmp_path, tile_mode):
     """Dry run of the CI configuration: ResShift restore jobs get the config's tile_mode (default
     release); other methods get none."""
-    cfg = yaml.safe_load((ROOT / "tests" / "fixtures" / "workflow" / "ci.yaml").read_text())
-    cfg["results_dir"] = str(tmp_path / "results")
+    cfg = ci_config(tmp_path / "results")
     if tile_mode:
         cfg["tile_mode"] = tile_mode
     config = tmp_path / "ci.yaml"

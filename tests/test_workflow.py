@@ -192,8 +192,7 @@ def test_ci_workflow_end_to_end(ci_local_run):
 def test_unknown_metric_names_and_set_keys_fail_at_planning(tmp_path, mistake, line):
     """A typo in a table's metrics or a training run's `set:` (the `resshift train --set` keys)
     stops the dry run with one line naming it and the nearest valid name; nothing is run."""
-    cfg = yaml.safe_load((FIXTURES / "ci.yaml").read_text())
-    cfg["results_dir"] = str(tmp_path / "results")
+    cfg = ci_config(tmp_path / "results")
     if mistake == "metric":
         cfg["tables"][0]["metrics"] = ["psnr", "lpip"]
     else:
@@ -206,8 +205,7 @@ def test_unknown_metric_names_and_set_keys_fail_at_planning(tmp_path, mistake, l
 
 @pytest.mark.slow
 def test_crop_border_reaches_every_metrics_job(tmp_path):
-    cfg = yaml.safe_load((FIXTURES / "ci.yaml").read_text())
-    cfg.update(results_dir=str(tmp_path / "results"), crop_border=4)
+    cfg = dict(ci_config(tmp_path / "results"), crop_border=4)
     out = snakemake("-n", "-p", "--configfile", str(write_config(tmp_path / "crop.yaml", cfg)), workdir=tmp_path)
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
     jobs = [line for line in out.stdout.splitlines() if "resshift-bench metrics" in line]
