@@ -1,7 +1,7 @@
 # resshift-bench workflow. `snakemake --cores 2` builds the tables in `targets` of
 # config/config.yaml (the embedded demo: packaged images, tiny models, CPU);
 # `snakemake --configfile config/paper.yaml --profile profiles/slurm` runs the paper protocol.
-# Data flow (../DESIGN): build_dataset -> train -> restore/time_method -> metrics -> table.
+# Data flow (docs/design.md): build_dataset -> train -> restore/time_method -> metrics -> table.
 import os
 
 from snakemake.utils import min_version
