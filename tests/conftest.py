@@ -75,7 +75,7 @@ def pytest_collection_modifyitems(config, items):
     (sized as below) and lets an idle worker take the tail of another's queue. Within a share a
     module's tests stay together: pytest sets a module-scoped fixture up again each time a worker
     comes back to its module (the four demo test sets of tests/test_data.py were built four times
-    in one run, ~5 s each; the wheel of tests/test_installed.py twice)."""
+    in one run, ~5 s each)."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
     if workers < 2:
         return
@@ -90,15 +90,20 @@ def pytest_collection_modifyitems(config, items):
     heavy = [item for item in ordered if rank(item) != (True, True, True)]
     shares = [heavy[share::workers][:sizes[share]] for share in range(workers)]
     placed = {id(item) for share in shares for item in share}
+    home = {}                                                  # module -> the share that has its tests
+    for share, dealt in enumerate(shares):
+        for item in dealt:
+            home.setdefault(item.module, share)
     for item in items:
-        if id(item) in placed:
-            continue
-        room = [s for s in range(workers) if len(shares[s]) < sizes[s]]
-        same = [sum(other.module is item.module for other in shares[s]) for s in room]
-        shares[room[same.index(max(same))] if max(same) else room[0]].append(item)
+        if id(item) not in placed:
+            share = home.get(item.module)
+            if share is None or len(shares[share]) == sizes[share]:
+                share = next(s for s in range(workers) if len(shares[s]) < sizes[s])
+            home.setdefault(item.module, share)
+            shares[share].append(item)
     items[:] = []
     for dealt in shares:
         first = {}
         for i, item in enumerate(dealt):
-            first.setdefault(item.module.__name__, i)
-        items += sorted(dealt, key=lambda item: first[item.module.__name__])
+            first.setdefault(item.module, i)
+        items += sorted(dealt, key=lambda item: first[item.module])

@@ -102,12 +102,12 @@ def test_ci_workflow_through_sbatch_equals_local_run(slurm, tmp_path, request):
     assert sum("rule_restore_shard" in line for line in lines) == 2, lines      # the comment names the rule
 
     local_results, slurm_results = local.results, tmp_path / "slurm" / "results"
-    local_table = table(local_results / "table2.csv")
-    assert set(local_table) > set(table(slurm_results / "table2.csv"))        # the local table has the third row too
-    assert table(slurm_results / "table2.csv") == {key: row for key, row in local_table.items() if key[0] in SUBMITTED_ROWS}
+    local_table, slurm_table = table(local_results / "table2.csv"), table(slurm_results / "table2.csv")
+    assert set(local_table) > set(slurm_table)                              # the local table has the third row too
+    assert slurm_table == {key: row for key, row in local_table.items() if key[0] in SUBMITTED_ROWS}
     with open(local_results / "data" / "demo_sr_val" / "manifest.csv", newline="") as f:
         samples = len(list(csv.DictReader(f)))                      # the CI table's test set
     rows = len(cfg["tables"][0]["rows"])
     local_restored = {name: data for name, data in restored(local_results).items()
-                      if parse_result_name(name.split("/")[2])[0] in SUBMITTED_ROWS}
+                      if parse_result_name(Path(name).parts[2])[0] in SUBMITTED_ROWS}
     assert restored(slurm_results) == local_restored and len(local_restored) == rows * samples
