@@ -88,6 +88,15 @@ def test_user_errors_are_one_line(tmp_path, tiny_checkpoint, capsys, monkeypatch
         assert len(lines) == 1 and needle in lines[0], err
 
 
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """`resshift-bench data list | head -1`: the pipe is closed before the listing is written."""
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "data", "list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait() == 1 and err == "", err
+
+
 def test_weights_list_runs(capsys):
     assert main(["weights", "list"]) == 0
     out = capsys.readouterr().out
